@@ -1,0 +1,295 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/google/uuid"
+)
+
+// tempPrefix marks the temporary files Local writes before publishing an object. They are never
+// listed; a crash can leave one behind, which is harmless (it is never referenced).
+const tempPrefix = ".strata-tmp-"
+
+// Local is a Store over a directory of the local filesystem.
+//
+// Invariants: an object is visible under its key only once it is complete and synced. Put writes a
+// temporary file in the same directory, fsyncs it, renames it over the key and fsyncs the directory.
+// PutIfAbsent does the same but publishes with link(2), which fails if the key exists, so exactly one
+// of several concurrent processes wins and no reader ever sees a half-written file.
+type Local struct {
+	root string // absolute, cleaned
+}
+
+// NewLocal returns a Store rooted at dir, creating dir if needed.
+func NewLocal(dir string) (*Local, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("storage: resolve %q: %w", dir, err)
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return nil, fmt.Errorf("storage: create root %s: %w", abs, err)
+	}
+	return &Local{root: abs}, nil
+}
+
+// URL returns the root directory.
+func (l *Local) URL() string { return l.root }
+
+// Root returns the absolute root directory.
+func (l *Local) Root() string { return l.root }
+
+func (l *Local) path(key string) (string, error) {
+	if key == "" || strings.HasPrefix(key, "/") {
+		return "", fmt.Errorf("invalid key %q", key)
+	}
+	p := filepath.Join(l.root, filepath.FromSlash(key))
+	if p != l.root && !strings.HasPrefix(p, l.root+string(filepath.Separator)) {
+		return "", fmt.Errorf("key %q escapes the store root", key)
+	}
+	return p, nil
+}
+
+func (l *Local) wrap(op, key string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		err = fmt.Errorf("%w: %v", ErrNotFound, err)
+	} else if errors.Is(err, fs.ErrExist) {
+		err = fmt.Errorf("%w: %v", ErrExists, err)
+	}
+	return pathError(op, l.root, key, err)
+}
+
+// Get reads a whole object.
+func (l *Local) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, pathError("get", l.root, key, err)
+	}
+	p, err := l.path(key)
+	if err != nil {
+		return nil, pathError("get", l.root, key, err)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, l.wrap("get", key, err)
+	}
+	return b, nil
+}
+
+// GetRange reads part of an object.
+func (l *Local) GetRange(ctx context.Context, key string, offset, length int64) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, pathError("get", l.root, key, err)
+	}
+	p, err := l.path(key)
+	if err != nil {
+		return nil, pathError("get", l.root, key, err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, l.wrap("get", key, err)
+	}
+	defer f.Close()
+	buf := make([]byte, length)
+	n, err := f.ReadAt(buf, offset)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, l.wrap("get", key, err)
+	}
+	return buf[:n], nil
+}
+
+// Open returns a reader over the object.
+func (l *Local) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, pathError("open", l.root, key, err)
+	}
+	p, err := l.path(key)
+	if err != nil {
+		return nil, pathError("open", l.root, key, err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, l.wrap("open", key, err)
+	}
+	return f, nil
+}
+
+// writeTemp writes data to a synced temporary file in the directory of p and returns its path.
+func writeTemp(p string, data []byte) (string, error) {
+	dir := filepath.Dir(p)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	tmp := filepath.Join(dir, tempPrefix+uuid.NewString())
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return "", err
+	}
+	_, werr := io.Copy(f, bytes.NewReader(data))
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		os.Remove(tmp)
+		return "", err
+	}
+	return tmp, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Put writes an object atomically, replacing any existing one.
+func (l *Local) Put(ctx context.Context, key string, data []byte) error {
+	if err := ctx.Err(); err != nil {
+		return pathError("put", l.root, key, err)
+	}
+	p, err := l.path(key)
+	if err != nil {
+		return pathError("put", l.root, key, err)
+	}
+	tmp, err := writeTemp(p, data)
+	if err != nil {
+		return l.wrap("put", key, err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		os.Remove(tmp)
+		return l.wrap("put", key, err)
+	}
+	if err := syncDir(filepath.Dir(p)); err != nil {
+		return l.wrap("put", key, err)
+	}
+	return nil
+}
+
+// PutIfAbsent writes an object only if the key is free, atomically across processes.
+func (l *Local) PutIfAbsent(ctx context.Context, key string, data []byte) error {
+	if err := ctx.Err(); err != nil {
+		return pathError("put-if-absent", l.root, key, err)
+	}
+	p, err := l.path(key)
+	if err != nil {
+		return pathError("put-if-absent", l.root, key, err)
+	}
+	if _, err := os.Lstat(p); err == nil {
+		return pathError("put-if-absent", l.root, key, ErrExists)
+	}
+	tmp, err := writeTemp(p, data)
+	if err != nil {
+		return l.wrap("put-if-absent", key, err)
+	}
+	// link(2) is the rename-no-replace primitive available on every POSIX filesystem: it fails with
+	// EEXIST if p exists, and p appears complete or not at all.
+	lerr := os.Link(tmp, p)
+	os.Remove(tmp)
+	if lerr != nil {
+		return l.wrap("put-if-absent", key, lerr)
+	}
+	if err := syncDir(filepath.Dir(p)); err != nil {
+		return l.wrap("put-if-absent", key, err)
+	}
+	return nil
+}
+
+// List returns objects under prefix sorted by key, skipping keys <= startAfter.
+func (l *Local) List(ctx context.Context, prefix, startAfter string) ([]ObjectInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, pathError("list", l.root, prefix, err)
+	}
+	// Walk the deepest directory that contains every key with this prefix.
+	dirKey := ""
+	if i := strings.LastIndex(prefix, "/"); i >= 0 {
+		dirKey = prefix[:i]
+	}
+	dir := l.root
+	if dirKey != "" {
+		dir = filepath.Join(l.root, filepath.FromSlash(dirKey))
+	}
+	var out []ObjectInfo
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, rerr := filepath.Rel(l.root, p)
+		if rerr != nil {
+			return rerr
+		}
+		key := filepath.ToSlash(rel)
+		if d.IsDir() {
+			// Prune directories that cannot hold a matching key.
+			if p != dir && !strings.HasPrefix(key+"/", prefix) && !strings.HasPrefix(prefix, key+"/") {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if strings.HasPrefix(d.Name(), tempPrefix) || !strings.HasPrefix(key, prefix) || key <= startAfter {
+			return nil
+		}
+		info, ierr := d.Info()
+		if ierr != nil {
+			if errors.Is(ierr, fs.ErrNotExist) {
+				return nil // deleted while listing
+			}
+			return ierr
+		}
+		out = append(out, ObjectInfo{Key: key, Size: info.Size(), ModTime: info.ModTime()})
+		return nil
+	})
+	if err != nil {
+		return nil, l.wrap("list", prefix, err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, nil
+}
+
+// Delete removes an object; a missing object is not an error. Empty parent directories are left.
+func (l *Local) Delete(ctx context.Context, key string) error {
+	if err := ctx.Err(); err != nil {
+		return pathError("delete", l.root, key, err)
+	}
+	p, err := l.path(key)
+	if err != nil {
+		return pathError("delete", l.root, key, err)
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return l.wrap("delete", key, err)
+	}
+	return nil
+}
+
+// Stat describes an object.
+func (l *Local) Stat(ctx context.Context, key string) (ObjectInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return ObjectInfo{}, pathError("stat", l.root, key, err)
+	}
+	p, err := l.path(key)
+	if err != nil {
+		return ObjectInfo{}, pathError("stat", l.root, key, err)
+	}
+	info, err := os.Stat(p)
+	if err != nil {
+		return ObjectInfo{}, l.wrap("stat", key, err)
+	}
+	if info.IsDir() {
+		return ObjectInfo{}, pathError("stat", l.root, key, fmt.Errorf("%w: is a directory", ErrNotFound))
+	}
+	return ObjectInfo{Key: key, Size: info.Size(), ModTime: info.ModTime()}, nil
+}
