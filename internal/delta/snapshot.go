@@ -1,0 +1,538 @@
+package delta
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/stratalake/strata/internal/storage"
+)
+
+// Snapshot is the state of a table at one version, reconstructed by log replay: protocol, metadata,
+// the live logical files, tombstones, application transactions and metadata domains.
+//
+// A Snapshot is immutable after loading and safe for concurrent use. Files() is sorted by path.
+type Snapshot struct {
+	table    *Table
+	version  int64
+	protocol *Protocol
+	metadata *Metadata
+	schema   *StructType
+
+	files      []*Add          // live logical files, sorted by path
+	tombstones []*Remove       // unexpired and expired removes, sorted by path
+	txns       map[string]*Txn // latest txn per appId
+	domains    map[string]*DomainMetadata
+	commitInfo CommitInfo // of the commit at version, when its JSON file is still there
+
+	// segment is the log segment this snapshot was built from; kept for timestamps and conflicts.
+	segment *logSegment
+}
+
+// Version is the snapshot's table version.
+func (s *Snapshot) Version() int64 { return s.version }
+
+// Protocol is the table protocol at this version.
+func (s *Snapshot) Protocol() *Protocol { return s.protocol }
+
+// Metadata is the table metadata at this version.
+func (s *Snapshot) Metadata() *Metadata { return s.metadata }
+
+// Schema is the parsed table schema (logical names).
+func (s *Snapshot) Schema() *StructType { return s.schema }
+
+// Files returns the live logical files, sorted by path. The slice must not be modified.
+func (s *Snapshot) Files() []*Add { return s.files }
+
+// Tombstones returns the remove actions still in the state (for VACUUM), sorted by path.
+func (s *Snapshot) Tombstones() []*Remove { return s.tombstones }
+
+// Table returns the table the snapshot belongs to.
+func (s *Snapshot) Table() *Table { return s.table }
+
+// CommitInfo is the commitInfo of the commit at this version, or nil.
+func (s *Snapshot) CommitInfo() CommitInfo { return s.commitInfo }
+
+// TxnVersion returns the latest version recorded by application appID, and whether there is one.
+// A writer uses it to make a write idempotent: "has version N of app X landed?"
+func (s *Snapshot) TxnVersion(appID string) (int64, bool) {
+	t, ok := s.txns[appID]
+	if !ok {
+		return 0, false
+	}
+	return t.Version, true
+}
+
+// Txns returns the latest txn action per appId.
+func (s *Snapshot) Txns() map[string]*Txn { return s.txns }
+
+// Domains returns the live (not removed) metadata domains.
+func (s *Snapshot) Domains() map[string]*DomainMetadata { return s.domains }
+
+// PartitionColumns returns the logical names of the partition columns.
+func (s *Snapshot) PartitionColumns() []string { return s.metadata.PartitionColumns }
+
+// ColumnMappingMode returns "none", "name" or "id".
+func (s *Snapshot) ColumnMappingMode() string { return ColumnMappingMode(s.protocol, s.metadata) }
+
+// NumRecords sums numRecords over the live files minus their deletion vectors' cardinality; ok is
+// false if some file has no statistics.
+func (s *Snapshot) NumRecords() (n int64, ok bool) {
+	ok = true
+	for _, f := range s.files {
+		st, err := ParseStats(f.Stats)
+		if err != nil || st == nil {
+			ok = false
+			continue
+		}
+		n += st.NumRecords
+		if f.DeletionVector != nil {
+			n -= f.DeletionVector.Cardinality
+		}
+	}
+	return n, ok
+}
+
+// SizeInBytes sums the sizes of the live files.
+func (s *Snapshot) SizeInBytes() int64 {
+	var n int64
+	for _, f := range s.files {
+		n += f.Size
+	}
+	return n
+}
+
+// Timestamp returns the commit timestamp of the snapshot's version: its in-commit timestamp when
+// the table has them, else the commit file's modification time.
+func (s *Snapshot) Timestamp(ctx context.Context) (time.Time, error) {
+	if ts, ok := inCommitTimestamp(s.commitInfo); ok {
+		return ts, nil
+	}
+	for _, c := range s.segment.commits {
+		if c.version == s.version {
+			return c.info.ModTime, nil
+		}
+	}
+	info, err := s.table.store.Stat(ctx, CommitKey(s.version))
+	if err != nil {
+		return time.Time{}, fmt.Errorf("delta: timestamp of version %d: %w", s.version, err)
+	}
+	return info.ModTime, nil
+}
+
+// Snapshot loads the table at version (or the latest version when version < 0).
+func (t *Table) Snapshot(ctx context.Context, version int64) (*Snapshot, error) {
+	files, err := t.listLog(ctx, version)
+	if err != nil {
+		return nil, err
+	}
+	return t.snapshotFromListing(ctx, files, version)
+}
+
+func (t *Table) snapshotFromListing(ctx context.Context, files []logFile, version int64) (*Snapshot, error) {
+	segs, err := buildSegments(files, version)
+	if err != nil {
+		return nil, fmt.Errorf("delta: table %s: %w", t.Location(), err)
+	}
+	var firstErr error
+	for _, seg := range segs {
+		snap, err := t.replay(ctx, seg)
+		if err == nil {
+			return snap, nil
+		}
+		if ctx.Err() != nil || errors.Is(err, ErrUnsupportedFeature) {
+			return nil, err
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+		// A damaged checkpoint: fall back to an older one (or to replay from version 0), which
+		// yields the same state when the commits after it are all present.
+	}
+	return nil, firstErr
+}
+
+// listLog lists the log files needed for version (latest when < 0). It starts from the checkpoint
+// named by _last_checkpoint when that can serve the version, and lists everything otherwise.
+func (t *Table) listLog(ctx context.Context, version int64) ([]logFile, error) {
+	hint, _ := t.readLastCheckpoint(ctx) // a missing or corrupt hint only costs a longer listing
+	start := ""
+	if hint != nil && (version < 0 || version >= hint.Version) {
+		start = versionPrefixKey(hint.Version)
+	}
+	files, err := t.listLogFrom(ctx, start)
+	if err != nil {
+		return nil, err
+	}
+	if start != "" && !hasCheckpointAt(files, hint.Version) {
+		// The hint points at a checkpoint that is not there (or was cleaned up): list it all.
+		files, err = t.listLogFrom(ctx, "")
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("delta: %s: %w: no _delta_log", t.Location(), ErrNotATable)
+	}
+	return files, nil
+}
+
+func (t *Table) listLogFrom(ctx context.Context, startAfter string) ([]logFile, error) {
+	infos, err := t.store.List(ctx, LogDir, startAfter)
+	if err != nil {
+		return nil, fmt.Errorf("delta: list log of %s: %w", t.Location(), err)
+	}
+	files := make([]logFile, 0, len(infos))
+	for _, info := range infos {
+		if f, ok := parseLogFile(info); ok {
+			files = append(files, f)
+		}
+	}
+	return files, nil
+}
+
+func hasCheckpointAt(files []logFile, v int64) bool {
+	for _, f := range files {
+		if f.version == v && (f.kind == kindClassicCheckpoint || f.kind == kindMultiPartCheckpoint || f.kind == kindV2Checkpoint) {
+			return true
+		}
+	}
+	return false
+}
+
+// logSegment is what replay needs for one version: a checkpoint (possibly none) and the contiguous
+// commits after it up to the version.
+type logSegment struct {
+	version    int64
+	checkpoint []logFile // all parts of one checkpoint, in part order; empty when replaying from 0
+	commits    []logFile // versions checkpointVersion+1 .. version, ascending, no gaps
+}
+
+func (s *logSegment) checkpointVersion() int64 {
+	if len(s.checkpoint) == 0 {
+		return -1
+	}
+	return s.checkpoint[0].version
+}
+
+// buildSegments returns the possible segments for version (latest when < 0), best first: the newest
+// usable checkpoint, then older ones, then replay from version 0 when commit 0 still exists.
+func buildSegments(files []logFile, version int64) ([]*logSegment, error) {
+	commits := map[int64]logFile{}
+	var latest int64 = -1
+	type cpKey struct {
+		version int64
+		kind    logFileKind
+		parts   int
+		name    string // v2 checkpoints are distinguished by file name
+	}
+	groups := map[cpKey][]logFile{}
+	for _, f := range files {
+		switch f.kind {
+		case kindCommit:
+			commits[f.version] = f
+			latest = max(latest, f.version)
+		case kindClassicCheckpoint, kindV2Checkpoint:
+			groups[cpKey{f.version, f.kind, 1, f.info.Key}] = []logFile{f}
+		case kindMultiPartCheckpoint:
+			k := cpKey{f.version, f.kind, f.parts, ""}
+			groups[k] = append(groups[k], f)
+		}
+	}
+	// Complete checkpoints, newest first; for one version prefer classic, then v2, then multi-part.
+	type candidate struct {
+		key   cpKey
+		files []logFile
+	}
+	var cps []candidate
+	for k, g := range groups {
+		if k.kind == kindMultiPartCheckpoint {
+			if len(g) != k.parts {
+				continue // readers must ignore multi-part checkpoints with missing parts
+			}
+			sort.Slice(g, func(i, j int) bool { return g[i].part < g[j].part })
+		}
+		cps = append(cps, candidate{k, g})
+		latest = max(latest, k.version)
+	}
+	rank := map[logFileKind]int{kindClassicCheckpoint: 0, kindV2Checkpoint: 1, kindMultiPartCheckpoint: 2}
+	sort.Slice(cps, func(i, j int) bool {
+		if cps[i].key.version != cps[j].key.version {
+			return cps[i].key.version > cps[j].key.version
+		}
+		if rank[cps[i].key.kind] != rank[cps[j].key.kind] {
+			return rank[cps[i].key.kind] < rank[cps[j].key.kind]
+		}
+		return cps[i].key.name < cps[j].key.name
+	})
+	if latest < 0 {
+		return nil, fmt.Errorf("%w: no commit or checkpoint files in _delta_log", ErrNotATable)
+	}
+	if version < 0 {
+		version = latest
+	}
+	if version > latest {
+		return nil, fmt.Errorf("%w: version %d does not exist; the latest version is %d", ErrVersionNotFound, version, latest)
+	}
+	// commitsBetween returns commits (from, to], or the first missing version.
+	commitsBetween := func(from, to int64) ([]logFile, int64) {
+		out := make([]logFile, 0, to-from)
+		for v := from + 1; v <= to; v++ {
+			c, ok := commits[v]
+			if !ok {
+				return nil, v
+			}
+			out = append(out, c)
+		}
+		return out, -1
+	}
+	var segs []*logSegment
+	missing := int64(-1)
+	for _, cp := range cps {
+		if cp.key.version > version {
+			continue
+		}
+		cs, miss := commitsBetween(cp.key.version, version)
+		if miss >= 0 {
+			if missing < 0 {
+				missing = miss
+			}
+			continue
+		}
+		segs = append(segs, &logSegment{version: version, checkpoint: cp.files, commits: cs})
+	}
+	if _, ok := commits[0]; ok {
+		if cs, miss := commitsBetween(-1, version); miss < 0 {
+			segs = append(segs, &logSegment{version: version, commits: cs})
+		} else if missing < 0 {
+			missing = miss
+		}
+	}
+	if len(segs) == 0 {
+		if missing >= 0 {
+			if _, ok := commits[missing]; !ok && missing < earliestCommit(commits) {
+				return nil, fmt.Errorf("%w: version %d cannot be reconstructed: its log files have been cleaned up (earliest commit is %d and no checkpoint covers it)",
+					ErrVersionNotFound, version, earliestCommit(commits))
+			}
+			return nil, fmt.Errorf("%w: commit file for version %d is missing (%s)", ErrCorrupt, missing, CommitKey(missing))
+		}
+		return nil, fmt.Errorf("%w: version %d cannot be reconstructed from the log", ErrVersionNotFound, version)
+	}
+	return segs, nil
+}
+
+func earliestCommit(commits map[int64]logFile) int64 {
+	e := int64(-1)
+	for v := range commits {
+		if e < 0 || v < e {
+			e = v
+		}
+	}
+	return e
+}
+
+// replay reconstructs the snapshot of a segment: checkpoint state first, then each commit in order
+// (removes of a commit before its adds, since actions within one commit are unordered).
+func (t *Table) replay(ctx context.Context, seg *logSegment) (*Snapshot, error) {
+	st := newReplayState()
+	if len(seg.checkpoint) > 0 {
+		actions, err := t.readCheckpoint(ctx, seg.checkpoint)
+		if err != nil {
+			return nil, err
+		}
+		st.applyCheckpoint(actions)
+	}
+	commits, err := t.readCommits(ctx, seg.commits)
+	if err != nil {
+		return nil, err
+	}
+	var lastInfo CommitInfo
+	for i, actions := range commits {
+		if err := st.applyCommit(seg.commits[i], actions); err != nil {
+			return nil, fmt.Errorf("delta: table %s: %w", t.Location(), err)
+		}
+		if seg.commits[i].version == seg.version {
+			for _, a := range actions {
+				if a.CommitInfo != nil {
+					lastInfo = a.CommitInfo
+				}
+			}
+		}
+	}
+	if st.protocol == nil {
+		return nil, fmt.Errorf("delta: table %s version %d: %w: no protocol action", t.Location(), seg.version, ErrCorrupt)
+	}
+	if err := st.protocol.CheckReadable(); err != nil {
+		return nil, fmt.Errorf("delta: table %s version %d: %w", t.Location(), seg.version, err)
+	}
+	if st.metadata == nil {
+		return nil, fmt.Errorf("delta: table %s version %d: %w: no metaData action", t.Location(), seg.version, ErrCorrupt)
+	}
+	schema, err := st.metadata.Schema()
+	if err != nil {
+		return nil, fmt.Errorf("delta: table %s version %d: %w", t.Location(), seg.version, err)
+	}
+	if !st.protocol.HasReaderFeature("timestampNtz") && ContainsType(schema, func(d DataType) bool { return d == TypeTimestampNTZ }) {
+		return nil, fmt.Errorf("delta: table %s version %d: %w: schema has timestamp_ntz columns without the timestampNtz feature",
+			t.Location(), seg.version, ErrCorrupt)
+	}
+	if !st.protocol.SupportsDeletionVectors() {
+		for _, a := range st.adds {
+			if a.DeletionVector != nil {
+				return nil, fmt.Errorf("delta: table %s version %d: %w: file %s has a deletion vector but the protocol lacks the deletionVectors feature",
+					t.Location(), seg.version, ErrCorrupt, a.Path)
+			}
+		}
+	}
+	snap := &Snapshot{
+		table: t, version: seg.version, protocol: st.protocol, metadata: st.metadata, schema: schema,
+		txns: st.txns, domains: map[string]*DomainMetadata{}, commitInfo: lastInfo, segment: seg,
+	}
+	for k, d := range st.domains {
+		if !d.Removed {
+			snap.domains[k] = d
+		}
+	}
+	snap.files = make([]*Add, 0, len(st.adds))
+	for _, a := range st.adds {
+		snap.files = append(snap.files, a)
+	}
+	sort.Slice(snap.files, func(i, j int) bool { return snap.files[i].Path < snap.files[j].Path })
+	snap.tombstones = make([]*Remove, 0, len(st.removes))
+	for _, r := range st.removes {
+		snap.tombstones = append(snap.tombstones, r)
+	}
+	sort.Slice(snap.tombstones, func(i, j int) bool { return snap.tombstones[i].Path < snap.tombstones[j].Path })
+	return snap, nil
+}
+
+// replayState accumulates reconciled actions.
+type replayState struct {
+	protocol *Protocol
+	metadata *Metadata
+	adds     map[string]*Add    // by decoded path: one logical file per path
+	removes  map[string]*Remove // by (decoded path, dvId)
+	txns     map[string]*Txn
+	domains  map[string]*DomainMetadata
+}
+
+func newReplayState() *replayState {
+	return &replayState{adds: map[string]*Add{}, removes: map[string]*Remove{}, txns: map[string]*Txn{}, domains: map[string]*DomainMetadata{}}
+}
+
+func (st *replayState) applyCheckpoint(actions []Action) {
+	for _, a := range actions {
+		switch {
+		case a.Protocol != nil:
+			st.protocol = a.Protocol
+		case a.Metadata != nil:
+			st.metadata = a.Metadata
+		case a.Add != nil:
+			st.adds[fileKey(a.Add.Path, nil)] = a.Add
+		case a.Remove != nil:
+			st.removes[fileKey(a.Remove.Path, a.Remove.DeletionVector)] = a.Remove
+		case a.Txn != nil:
+			st.txns[a.Txn.AppID] = a.Txn
+		case a.DomainMetadata != nil:
+			st.domains[a.DomainMetadata.Domain] = a.DomainMetadata
+		}
+	}
+}
+
+func (st *replayState) applyCommit(f logFile, actions []Action) error {
+	var nProtocol, nMetadata int
+	for _, a := range actions {
+		if r := a.Remove; r != nil {
+			path := fileKey(r.Path, nil)
+			if cur, ok := st.adds[path]; ok && sameDV(cur.DeletionVector, r.DeletionVector) {
+				delete(st.adds, path)
+			}
+			st.removes[fileKey(r.Path, r.DeletionVector)] = r
+		}
+	}
+	for _, a := range actions {
+		switch {
+		case a.Protocol != nil:
+			nProtocol++
+			st.protocol = a.Protocol
+		case a.Metadata != nil:
+			nMetadata++
+			st.metadata = a.Metadata
+		case a.Add != nil:
+			st.adds[fileKey(a.Add.Path, nil)] = a.Add
+			delete(st.removes, fileKey(a.Add.Path, a.Add.DeletionVector))
+		case a.Txn != nil:
+			st.txns[a.Txn.AppID] = a.Txn
+		case a.DomainMetadata != nil:
+			st.domains[a.DomainMetadata.Domain] = a.DomainMetadata
+		case a.Sidecar != nil || a.CheckpointMetadata != nil:
+			return fmt.Errorf("%w: %s: v2 checkpoint actions are not allowed in a commit file", ErrCorrupt, f.info.Key)
+		}
+	}
+	if nProtocol > 1 || nMetadata > 1 {
+		return fmt.Errorf("%w: %s: more than one protocol or metaData action in one commit", ErrCorrupt, f.info.Key)
+	}
+	return nil
+}
+
+func sameDV(a, b *DeletionVector) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return a.UniqueID() == b.UniqueID()
+}
+
+// readCommits reads and parses commit files concurrently, returning their actions in input order.
+func (t *Table) readCommits(ctx context.Context, files []logFile) ([][]Action, error) {
+	out := make([][]Action, len(files))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(t.commitParallelism)
+	for i, f := range files {
+		g.Go(func() error {
+			data, err := t.store.Get(gctx, f.info.Key)
+			if err != nil {
+				if errors.Is(err, storage.ErrNotFound) {
+					return fmt.Errorf("delta: %w: commit %s vanished while reading (log cleaned up concurrently?): %v", ErrVersionNotFound, f.info.Key, err)
+				}
+				return fmt.Errorf("delta: read commit %d: %w", f.version, err)
+			}
+			actions, err := ParseCommit(t.store.URL()+"/"+f.info.Key, data)
+			if err != nil {
+				return err
+			}
+			out[i] = actions
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ReadCommit reads the actions of one commit version.
+func (t *Table) ReadCommit(ctx context.Context, version int64) ([]Action, error) {
+	data, err := t.store.Get(ctx, CommitKey(version))
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, fmt.Errorf("delta: %s: %w: commit %d: %v", t.Location(), ErrVersionNotFound, version, err)
+		}
+		return nil, fmt.Errorf("delta: read commit %d: %w", version, err)
+	}
+	return ParseCommit(t.store.URL()+"/"+CommitKey(version), data)
+}
+
+func inCommitTimestamp(ci CommitInfo) (time.Time, bool) {
+	if ci == nil {
+		return time.Time{}, false
+	}
+	ms, ok := jsonInt(ci["inCommitTimestamp"])
+	if !ok {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(ms).UTC(), true
+}

@@ -1,0 +1,412 @@
+package delta
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/stratalake/strata/internal/storage"
+)
+
+// EngineInfo is written into every commitInfo Strata produces.
+var EngineInfo = "Strata"
+
+// Operation names a commit's operation the way Spark does ("WRITE", "CREATE TABLE", "DELETE",
+// "RESTORE", ...) with its parameters, shown by history.
+type Operation struct {
+	Name       string
+	Parameters map[string]any
+}
+
+// Transaction is one optimistic write: it records what it read (for conflict detection) and the
+// actions it will commit. It is not safe for concurrent use. Commit is its only I/O.
+//
+// The commit protocol: write version read+1 with put-if-absent; if another writer got there first,
+// read the winning commits, check them against what this transaction read and wrote (Delta's
+// WriteSerializable rules, see checkConflicts), and either retry at the next free version (with
+// jittered backoff, at most MaxAttempts times) or fail with a *ConflictError.
+type Transaction struct {
+	table *Table
+	read  *Snapshot // nil when creating the table
+	op    Operation
+
+	adds     []*Add
+	removes  []*Remove
+	cdcs     []*AddCDC
+	txns     []*Txn
+	domains  []*DomainMetadata
+	metadata *Metadata
+	protocol *Protocol
+	metrics  map[string]any
+	userMeta string
+
+	// Read set.
+	readWholeTable bool
+	readPredicates []Expr          // partition predicates the transaction read through
+	readFiles      map[string]bool // decoded paths of files the transaction read
+
+	// MaxAttempts bounds commit attempts (default 30).
+	MaxAttempts int
+	// Backoff is the base delay between attempts; the actual delay is jittered and grows.
+	Backoff time.Duration
+}
+
+// NewTransaction starts a transaction on top of read (nil only for creating a table).
+func (t *Table) NewTransaction(read *Snapshot, op Operation) *Transaction {
+	return &Transaction{table: t, read: read, op: op, readFiles: map[string]bool{}, MaxAttempts: 30, Backoff: 20 * time.Millisecond}
+}
+
+// ReadSnapshot is the snapshot the transaction started from (nil for create).
+func (tx *Transaction) ReadSnapshot() *Snapshot { return tx.read }
+
+// AddFiles records files to add.
+func (tx *Transaction) AddFiles(adds ...*Add) { tx.adds = append(tx.adds, adds...) }
+
+// RemoveFiles records files to remove.
+func (tx *Transaction) RemoveFiles(removes ...*Remove) { tx.removes = append(tx.removes, removes...) }
+
+// AddChangeData records change-data files.
+func (tx *Transaction) AddChangeData(cdcs ...*AddCDC) { tx.cdcs = append(tx.cdcs, cdcs...) }
+
+// SetMetadata replaces the table metadata in this commit.
+func (tx *Transaction) SetMetadata(md *Metadata) { tx.metadata = md }
+
+// SetProtocol replaces the protocol in this commit.
+func (tx *Transaction) SetProtocol(p *Protocol) { tx.protocol = p }
+
+// SetDomainMetadata adds or removes a metadata domain in this commit.
+func (tx *Transaction) SetDomainMetadata(d *DomainMetadata) { tx.domains = append(tx.domains, d) }
+
+// SetAppTransaction records that this commit is version `version` of application appID. The
+// commit then conflicts with any concurrent commit of the same appID, which makes idempotent
+// writers safe: check Snapshot.TxnVersion first, then commit with SetAppTransaction.
+func (tx *Transaction) SetAppTransaction(appID string, version int64) {
+	now := tx.table.now().UnixMilli()
+	tx.txns = append(tx.txns, &Txn{AppID: appID, Version: version, LastUpdated: &now})
+}
+
+// SetMetrics sets the operationMetrics of the commitInfo (values rendered as strings, as Spark does).
+func (tx *Transaction) SetMetrics(m map[string]any) { tx.metrics = m }
+
+// SetUserMetadata sets commitInfo.userMetadata.
+func (tx *Transaction) SetUserMetadata(s string) { tx.userMeta = s }
+
+// ReadWholeTable records that the transaction's result depends on the whole table.
+func (tx *Transaction) ReadWholeTable() { tx.readWholeTable = true }
+
+// ReadPredicate records that the transaction read the files matching a partition predicate.
+func (tx *Transaction) ReadPredicate(e Expr) { tx.readPredicates = append(tx.readPredicates, e) }
+
+// ReadFiles records files the transaction read (and whose concurrent removal invalidates it).
+func (tx *Transaction) ReadFiles(files ...*Add) {
+	for _, f := range files {
+		tx.readFiles[fileKey(f.Path, nil)] = true
+	}
+}
+
+// IsBlindAppend reports whether the transaction only adds data without reading the table.
+func (tx *Transaction) IsBlindAppend() bool {
+	if len(tx.removes) > 0 || tx.metadata != nil || tx.protocol != nil || tx.readWholeTable ||
+		len(tx.readPredicates) > 0 || len(tx.readFiles) > 0 {
+		return false
+	}
+	for _, a := range tx.adds {
+		if !a.DataChange {
+			return false
+		}
+	}
+	return true
+}
+
+// CommitResult describes a successful commit.
+type CommitResult struct {
+	// Version is the table version the commit created.
+	Version int64
+	// Attempts is how many put-if-absent attempts the commit took (1 = no contention).
+	Attempts int
+	// Checkpointed is true when the commit triggered a checkpoint.
+	Checkpointed bool
+	// PostCommitErr is a failure of post-commit work (checkpoint, log cleanup). The commit itself
+	// succeeded; the next writer will checkpoint.
+	PostCommitErr error
+}
+
+// Commit writes the transaction to the log. On success the result's Version is the new table
+// version. A *ConflictError (errors.As) means a concurrent commit invalidated this transaction; no
+// partial state is left in the log (data files already written become orphans for VACUUM).
+// Cancelling ctx aborts between attempts.
+func (tx *Transaction) Commit(ctx context.Context) (*CommitResult, error) {
+	if err := tx.validate(); err != nil {
+		return nil, err
+	}
+	attempt := int64(0)
+	if tx.read != nil {
+		attempt = tx.read.version + 1
+	}
+	checkedUpTo := attempt - 1 // winning commits up to this version have been checked
+	var prevICT int64
+	if tx.read != nil {
+		if ts, ok := inCommitTimestamp(tx.read.commitInfo); ok {
+			prevICT = ts.UnixMilli()
+		}
+	}
+	for n := 1; ; n++ {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("delta: commit to %s: %w", tx.table.Location(), err)
+		}
+		data, err := tx.encode(attempt, prevICT)
+		if err != nil {
+			return nil, err
+		}
+		err = tx.table.store.PutIfAbsent(ctx, CommitKey(attempt), data)
+		if err == nil {
+			res := &CommitResult{Version: attempt, Attempts: n}
+			tx.postCommit(ctx, res)
+			return res, nil
+		}
+		if !errors.Is(err, storage.ErrExists) {
+			return nil, fmt.Errorf("delta: commit version %d to %s: %w", attempt, tx.table.Location(), err)
+		}
+		if tx.read == nil {
+			return nil, fmt.Errorf("delta: create %s: %w", tx.table.Location(), ErrTableExists)
+		}
+		if n >= tx.MaxAttempts {
+			return nil, fmt.Errorf("delta: commit to %s: gave up after %d attempts under contention: %w", tx.table.Location(), n, ErrConflict)
+		}
+		// Someone else committed `attempt`. Check every commit we have not seen yet.
+		winners, err := tx.table.commitsAfter(ctx, checkedUpTo)
+		if err != nil {
+			return nil, err
+		}
+		for _, w := range winners {
+			if err := tx.checkConflicts(w.version, w.actions); err != nil {
+				return nil, err
+			}
+			checkedUpTo = w.version
+			if ts, ok := inCommitTimestamp(commitInfoOf(w.actions)); ok {
+				prevICT = ts.UnixMilli()
+			}
+		}
+		attempt = checkedUpTo + 1
+		if err := sleepJittered(ctx, tx.Backoff, n); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func sleepJittered(ctx context.Context, base time.Duration, attempt int) error {
+	d := base << min(attempt-1, 6)
+	d = d/2 + time.Duration(rand.Int64N(int64(d)+1))
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+type versionActions struct {
+	version int64
+	actions []Action
+}
+
+// commitsAfter reads every commit with a version greater than v, in order.
+func (t *Table) commitsAfter(ctx context.Context, v int64) ([]versionActions, error) {
+	files, err := t.listLogFrom(ctx, versionPrefixKey(v+1))
+	if err != nil {
+		return nil, err
+	}
+	var commits []logFile
+	next := v + 1
+	for _, f := range files {
+		if f.kind == kindCommit && f.version >= next {
+			if f.version != next {
+				break // a gap: a commit in flight; stop at the contiguous prefix
+			}
+			commits = append(commits, f)
+			next++
+		}
+	}
+	actions, err := t.readCommits(ctx, commits)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]versionActions, len(commits))
+	for i := range commits {
+		out[i] = versionActions{commits[i].version, actions[i]}
+	}
+	return out, nil
+}
+
+func commitInfoOf(actions []Action) CommitInfo {
+	for _, a := range actions {
+		if a.CommitInfo != nil {
+			return a.CommitInfo
+		}
+	}
+	return nil
+}
+
+// validate checks the transaction against the protocol before any attempt.
+func (tx *Transaction) validate() error {
+	proto, md := tx.protocol, tx.metadata
+	if tx.read != nil {
+		if proto == nil {
+			proto = tx.read.protocol
+		}
+		if md == nil {
+			md = tx.read.metadata
+		}
+	}
+	if proto == nil || md == nil {
+		return fmt.Errorf("delta: %w: a new table needs a protocol and metadata", ErrInvalidArgument)
+	}
+	if err := proto.CheckWritable(md); err != nil {
+		return fmt.Errorf("delta: write %s: %w", tx.table.Location(), err)
+	}
+	if tx.read != nil && proto.AppendOnly(tx.read.metadata) {
+		for _, r := range tx.removes {
+			if r.DataChange {
+				return fmt.Errorf("delta: write %s: %w: table is append-only (delta.appendOnly=true); %s would remove data",
+					tx.table.Location(), ErrInvalidArgument, tx.op.Name)
+			}
+		}
+	}
+	if proto.ChangeDataFeedEnabled(md) && len(tx.cdcs) == 0 {
+		for _, r := range tx.removes {
+			if r.DataChange {
+				return fmt.Errorf("delta: write %s: %w: change data feed is enabled and Strata does not write change data files yet; %s is refused",
+					tx.table.Location(), ErrUnsupportedFeature, tx.op.Name)
+			}
+		}
+	}
+	seen := map[string]bool{}
+	for _, a := range tx.adds {
+		k := fileKey(a.Path, nil)
+		if seen[k] {
+			return fmt.Errorf("delta: %w: file %s added twice in one commit", ErrInvalidArgument, a.Path)
+		}
+		seen[k] = true
+	}
+	apps := map[string]bool{}
+	for _, t := range tx.txns {
+		if apps[t.AppID] {
+			return fmt.Errorf("delta: %w: two txn actions for appId %s in one commit", ErrInvalidArgument, t.AppID)
+		}
+		apps[t.AppID] = true
+	}
+	return nil
+}
+
+// encode renders the commit file for version v.
+func (tx *Transaction) encode(v int64, prevICT int64) ([]byte, error) {
+	now := tx.table.now().UnixMilli()
+	info := CommitInfo{
+		"timestamp":  now,
+		"operation":  tx.op.Name,
+		"engineInfo": EngineInfo,
+		"txnId":      uuid.NewString(),
+	}
+	params := map[string]any{}
+	for k, val := range tx.op.Parameters {
+		params[k] = stringifyParam(val)
+	}
+	info["operationParameters"] = params
+	if tx.read != nil {
+		info["readVersion"] = tx.read.version
+	}
+	info["isolationLevel"] = "WriteSerializable"
+	info["isBlindAppend"] = tx.IsBlindAppend()
+	if len(tx.metrics) > 0 {
+		m := map[string]any{}
+		for k, val := range tx.metrics {
+			m[k] = fmt.Sprint(val)
+		}
+		info["operationMetrics"] = m
+	}
+	if tx.userMeta != "" {
+		info["userMetadata"] = tx.userMeta
+	}
+	proto, md := tx.protocol, tx.metadata
+	if tx.read != nil {
+		if proto == nil {
+			proto = tx.read.protocol
+		}
+		if md == nil {
+			md = tx.read.metadata
+		}
+	}
+	if proto.InCommitTimestampsEnabled(md) {
+		info["inCommitTimestamp"] = max(now, prevICT+1)
+	}
+	actions := []Action{{CommitInfo: info}}
+	if tx.protocol != nil {
+		actions = append(actions, Action{Protocol: tx.protocol})
+	}
+	if tx.metadata != nil {
+		actions = append(actions, Action{Metadata: tx.metadata})
+	}
+	for _, t := range tx.txns {
+		actions = append(actions, Action{Txn: t})
+	}
+	for _, d := range tx.domains {
+		actions = append(actions, Action{DomainMetadata: d})
+	}
+	for _, r := range tx.removes {
+		actions = append(actions, Action{Remove: r})
+	}
+	for _, a := range tx.adds {
+		actions = append(actions, Action{Add: a})
+	}
+	for _, c := range tx.cdcs {
+		actions = append(actions, Action{CDC: c})
+	}
+	return EncodeCommit(actions)
+}
+
+// stringifyParam renders an operation parameter the way Spark stores them: strings as-is, other
+// values as JSON.
+func stringifyParam(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
+
+// postCommit checkpoints when the new version is a multiple of delta.checkpointInterval, then
+// cleans up expired log files. Failures are reported in res.PostCommitErr, never as commit errors.
+func (tx *Transaction) postCommit(ctx context.Context, res *CommitResult) {
+	md := tx.metadata
+	if md == nil && tx.read != nil {
+		md = tx.read.metadata
+	}
+	interval := CheckpointInterval(md)
+	if res.Version == 0 || res.Version%interval != 0 {
+		return
+	}
+	snap, err := tx.table.Snapshot(ctx, res.Version)
+	if err != nil {
+		res.PostCommitErr = fmt.Errorf("delta: checkpoint after commit %d: %w", res.Version, err)
+		return
+	}
+	if err := tx.table.Checkpoint(ctx, snap); err != nil {
+		res.PostCommitErr = err
+		return
+	}
+	res.Checkpointed = true
+	if !strings.EqualFold(md.Configuration["delta.enableExpiredLogCleanup"], "false") {
+		if _, err := tx.table.CleanupLog(ctx, snap); err != nil {
+			res.PostCommitErr = err
+		}
+	}
+}
