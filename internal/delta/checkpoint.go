@@ -330,7 +330,8 @@ func LogRetention(md *Metadata) time.Duration {
 }
 
 // ParseInterval parses Spark's calendar-interval strings as used by Delta table properties
-// ("interval 7 days", "interval 1 hour", "30 days"), and Go durations ("168h").
+// ("interval 7 days", "interval 1 hour", "30 days"), Go durations ("168h") and day or week counts
+// ("7d", "2w").
 func ParseInterval(s string) (time.Duration, error) {
 	s = strings.TrimSpace(strings.ToLower(s))
 	if s == "" {
@@ -338,6 +339,11 @@ func ParseInterval(s string) (time.Duration, error) {
 	}
 	if d, err := time.ParseDuration(s); err == nil {
 		return d, nil
+	}
+	for suffix, unit := range map[string]time.Duration{"d": 24 * time.Hour, "w": 7 * 24 * time.Hour} {
+		if n, err := strconv.ParseFloat(strings.TrimSuffix(s, suffix), 64); strings.HasSuffix(s, suffix) && err == nil {
+			return time.Duration(n * float64(unit)), nil
+		}
 	}
 	s = strings.TrimSpace(strings.TrimPrefix(s, "interval"))
 	fields := strings.Fields(s)

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stratalake/strata/internal/testutil"
+
 	"github.com/google/uuid"
 
 	"github.com/stratalake/strata/internal/storage"
@@ -32,22 +34,7 @@ func dvInt32(v int32) *int32 { return &v }
 // repository's parent holds shared/, here and in CI) or in $STRATA_CONFORMANCE.
 func dvConformanceDir(t *testing.T) string {
 	t.Helper()
-	if d := os.Getenv("STRATA_CONFORMANCE"); d != "" {
-		return filepath.Join(d, "delta")
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for d := wd; ; d = filepath.Dir(d) {
-		c := filepath.Join(d, "shared", "conformance", "delta")
-		if st, err := os.Stat(c); err == nil && st.IsDir() {
-			return c
-		}
-		if filepath.Dir(d) == d {
-			t.Fatalf("no shared/conformance/delta above %s (set STRATA_CONFORMANCE)", wd)
-		}
-	}
+	return testutil.ConformanceDir(t)
 }
 
 // dvTempStore returns a Local store in a fresh temporary directory.
@@ -315,6 +302,36 @@ func TestDecodeNativeLayouts(t *testing.T) {
 	binary.LittleEndian.PutUint32(bad[4:], math.MaxUint32) // -1 bitmaps
 	_, err = DecodeDeletionVector(bad)
 	dvWantCorrupt(t, err, "bitmap count -1")
+}
+
+// TestDecodeEmptyBuckets reads the layout Delta Spark's RoaringBitmapArray writes when its first
+// rows are at or above 2^32: its array of bitmaps is dense, so the lower buckets are written empty.
+func TestDecodeEmptyBuckets(t *testing.T) {
+	le32 := binary.LittleEndian.AppendUint32
+	emptyRoaring := le32(le32(nil, roaringCookieNoRuns), 0)
+	five := le32(le32(le32(le32(nil, roaringCookieNoRuns), 1), 0), 16) // key 0, cardinality 1, offset 16
+	five = binary.LittleEndian.AppendUint16(five, 5)
+
+	portable := le32(nil, dvMagicPortable)
+	portable = binary.LittleEndian.AppendUint64(portable, 3)
+	portable = append(le32(portable, 0), emptyRoaring...)
+	portable = append(le32(portable, 1), emptyRoaring...)
+	portable = append(le32(portable, 2), five...)
+
+	native := le32(le32(nil, dvMagicNative), 3)
+	native = append(le32(native, uint32(len(emptyRoaring))), emptyRoaring...)
+	native = append(le32(native, uint32(len(emptyRoaring))), emptyRoaring...)
+	native = append(le32(native, uint32(len(five))), five...)
+
+	for name, data := range map[string][]byte{"portable": portable, "native": native} {
+		rows, err := DecodeDeletionVector(data)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got := rows.ToArray(); !slices.Equal(got, []uint64{2<<32 | 5}) {
+			t.Errorf("%s: rows %v, want [%d]", name, got, uint64(2<<32|5))
+		}
+	}
 }
 
 // TestEncodeDeletionVectorMatchesReference checks that our bytes are the ones other writers produce

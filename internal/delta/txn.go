@@ -94,6 +94,14 @@ func (tx *Transaction) SetAppTransaction(appID string, version int64) {
 // SetMetrics sets the operationMetrics of the commitInfo (values rendered as strings, as Spark does).
 func (tx *Transaction) SetMetrics(m map[string]any) { tx.metrics = m }
 
+// SetOperationParameter sets one operationParameters entry of the commitInfo.
+func (tx *Transaction) SetOperationParameter(k string, v any) {
+	if tx.op.Parameters == nil {
+		tx.op.Parameters = map[string]any{}
+	}
+	tx.op.Parameters[k] = v
+}
+
 // SetUserMetadata sets commitInfo.userMetadata.
 func (tx *Transaction) SetUserMetadata(s string) { tx.userMeta = s }
 
