@@ -241,4 +241,3 @@ func jsonValue(a arrow.Array, i int) any {
 	}
 	return a.GetOneForMarshal(i)
 }
-
