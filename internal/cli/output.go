@@ -159,6 +159,8 @@ func textValue(a arrow.Array, i int, null string) string {
 		return a.Value(i).FormattedString()
 	case *array.Binary:
 		return "\\x" + fmt.Sprintf("%X", a.Value(i))
+	case *array.Decimal128:
+		return a.Value(i).ToString(a.DataType().(*arrow.Decimal128Type).Scale)
 	case *array.Float64:
 		return strconv.FormatFloat(a.Value(i), 'g', -1, 64)
 	case *array.Float32:
@@ -200,7 +202,7 @@ func jsonValue(a arrow.Array, i int) any {
 	case *array.Date32:
 		return a.Value(i).FormattedString()
 	case *array.Decimal128:
-		return json.Number(a.ValueStr(i))
+		return json.Number(a.Value(i).ToString(a.DataType().(*arrow.Decimal128Type).Scale))
 	case *array.Binary:
 		return base64.StdEncoding.EncodeToString(a.Value(i))
 	case *array.Struct:

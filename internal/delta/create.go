@@ -212,9 +212,12 @@ func assignColumnMapping(st *StructType, maxID int64) (*StructType, int64) {
 // unless the incoming type widens safely into the table's (byte < short < int < long, float <
 // double). Under column mapping the new fields get ids and physical names; maxColumnID is the
 // table's delta.columnMapping.maxColumnId (0 without mapping) and the new maximum is returned.
-func MergeSchemas(table, incoming *StructType, columnMapping bool, maxColumnID int64) (*StructType, []string, int64, error) {
+//
+// With inferred set (incoming types guessed from text, values converted on read), a column present
+// in both keeps the table's type.
+func MergeSchemas(table, incoming *StructType, columnMapping, inferred bool, maxColumnID int64) (*StructType, []string, int64, error) {
 	var added []string
-	merged, err := mergeStruct("", table, incoming, &added)
+	merged, err := mergeStruct("", table, incoming, inferred, &added)
 	if err != nil {
 		return nil, nil, 0, err
 	}
@@ -224,12 +227,12 @@ func MergeSchemas(table, incoming *StructType, columnMapping bool, maxColumnID i
 	return merged, added, maxColumnID, nil
 }
 
-func mergeStruct(prefix string, table, incoming *StructType, added *[]string) (*StructType, error) {
+func mergeStruct(prefix string, table, incoming *StructType, inferred bool, added *[]string) (*StructType, error) {
 	out := &StructType{Fields: make([]*StructField, 0, len(table.Fields))}
 	for _, f := range table.Fields {
 		nf := *f
 		if inc := incoming.Field(f.Name); inc != nil {
-			t, err := mergeType(prefix+f.Name, f.Type, inc.Type, added)
+			t, err := mergeType(prefix+f.Name, f.Type, inc.Type, inferred, added)
 			if err != nil {
 				return nil, err
 			}
@@ -249,15 +252,15 @@ func mergeStruct(prefix string, table, incoming *StructType, added *[]string) (*
 	return out, nil
 }
 
-func mergeType(path string, table, incoming DataType, added *[]string) (DataType, error) {
+func mergeType(path string, table, incoming DataType, inferred bool, added *[]string) (DataType, error) {
 	switch t := table.(type) {
 	case *StructType:
 		if in, ok := incoming.(*StructType); ok {
-			return mergeStruct(path+".", t, in, added)
+			return mergeStruct(path+".", t, in, inferred, added)
 		}
 	case *ArrayType:
 		if in, ok := incoming.(*ArrayType); ok {
-			et, err := mergeType(path+".element", t.ElementType, in.ElementType, added)
+			et, err := mergeType(path+".element", t.ElementType, in.ElementType, inferred, added)
 			if err != nil {
 				return nil, err
 			}
@@ -265,11 +268,11 @@ func mergeType(path string, table, incoming DataType, added *[]string) (DataType
 		}
 	case *MapType:
 		if in, ok := incoming.(*MapType); ok {
-			kt, err := mergeType(path+".key", t.KeyType, in.KeyType, added)
+			kt, err := mergeType(path+".key", t.KeyType, in.KeyType, inferred, added)
 			if err != nil {
 				return nil, err
 			}
-			vt, err := mergeType(path+".value", t.ValueType, in.ValueType, added)
+			vt, err := mergeType(path+".value", t.ValueType, in.ValueType, inferred, added)
 			if err != nil {
 				return nil, err
 			}
@@ -279,6 +282,9 @@ func mergeType(path string, table, incoming DataType, added *[]string) (DataType
 		if TypesEqual(table, incoming) || WidensTo(incoming, table) {
 			return table, nil
 		}
+	}
+	if inferred {
+		return table, nil
 	}
 	return nil, fmt.Errorf("%w: column %s has type %s in the table but %s in the data", ErrSchemaMismatch, path, table, incoming)
 }
@@ -316,45 +322,52 @@ func WidensTo(from, to DataType) bool {
 // in the table (case-insensitively) with an equal or safely widening type, recursively. Violations
 // wrap ErrSchemaMismatch and name the column and both types (or say that the column is missing from
 // the table and that mergeSchema would add it).
-func CheckSchemaCompatible(table, incoming *StructType) error {
-	return checkStruct("", table, incoming)
+//
+// With inferred set (the incoming types were guessed from text such as CSV or JSON, and each value
+// will be converted to the table's type as it is read, failing on the first value that does not
+// convert), only the column names are checked, recursively through structs.
+func CheckSchemaCompatible(table, incoming *StructType, inferred bool) error {
+	return checkStruct("", table, incoming, inferred)
 }
 
-func checkStruct(prefix string, table, incoming *StructType) error {
+func checkStruct(prefix string, table, incoming *StructType, inferred bool) error {
 	for _, f := range incoming.Fields {
 		tf := table.Field(f.Name)
 		if tf == nil {
 			return fmt.Errorf("%w: column %s%s (%s) is not in the table schema; use --merge-schema to add it",
 				ErrSchemaMismatch, prefix, f.Name, f.Type)
 		}
-		if err := checkType(prefix+tf.Name, tf.Type, f.Type); err != nil {
+		if err := checkType(prefix+tf.Name, tf.Type, f.Type, inferred); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func checkType(path string, table, incoming DataType) error {
+func checkType(path string, table, incoming DataType, inferred bool) error {
 	switch t := table.(type) {
 	case *StructType:
 		if in, ok := incoming.(*StructType); ok {
-			return checkStruct(path+".", t, in)
+			return checkStruct(path+".", t, in, inferred)
 		}
 	case *ArrayType:
 		if in, ok := incoming.(*ArrayType); ok {
-			return checkType(path+".element", t.ElementType, in.ElementType)
+			return checkType(path+".element", t.ElementType, in.ElementType, inferred)
 		}
 	case *MapType:
 		if in, ok := incoming.(*MapType); ok {
-			if err := checkType(path+".key", t.KeyType, in.KeyType); err != nil {
+			if err := checkType(path+".key", t.KeyType, in.KeyType, inferred); err != nil {
 				return err
 			}
-			return checkType(path+".value", t.ValueType, in.ValueType)
+			return checkType(path+".value", t.ValueType, in.ValueType, inferred)
 		}
 	default:
 		if WidensTo(incoming, table) {
 			return nil
 		}
+	}
+	if inferred {
+		return nil
 	}
 	return fmt.Errorf("%w: column %s has type %s in the table but %s in the data", ErrSchemaMismatch, path, table, incoming)
 }

@@ -38,6 +38,16 @@ func NewFileSource(ctx context.Context, files []string, opts ingest.Options) (*F
 	return &FileSource{files: files, opts: opts, schema: schema}, nil
 }
 
+// TypesInferred reports whether some input is text (CSV, TSV, NDJSON), whose types are guesses.
+func (s *FileSource) TypesInferred() bool {
+	for _, f := range s.files {
+		if format, err := ingest.DetectFormat(f, string(s.opts.Format)); err != nil || format != ingest.FormatParquet {
+			return true
+		}
+	}
+	return false
+}
+
 // Schema is the inferred schema of the files.
 func (s *FileSource) Schema() *arrow.Schema { return s.schema }
 

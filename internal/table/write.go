@@ -23,6 +23,18 @@ type Source interface {
 	Open(ctx context.Context, target *arrow.Schema) (array.RecordReader, error)
 }
 
+// InferredSource is implemented by sources whose schema was guessed from text (CSV, JSON): their
+// values are converted to the table's types as they are read, so the write checks column names
+// only, and a value that does not convert fails the write naming its file, line and column.
+type InferredSource interface {
+	TypesInferred() bool
+}
+
+func typesInferred(src Source) bool {
+	is, ok := src.(InferredSource)
+	return ok && is.TypesInferred()
+}
+
 // Mode is how a write combines with the table's current content.
 type Mode int
 
@@ -119,7 +131,7 @@ func (t *Table) Write(ctx context.Context, src Source, opts WriteOptions) (*Writ
 	var newMetadata *delta.Metadata
 	if opts.MergeSchema {
 		maxID, _ := strconv.ParseInt(snap.Metadata().Configuration["delta.columnMapping.maxColumnId"], 10, 64)
-		merged, added, newMax, err := delta.MergeSchemas(schema, incoming, snap.ColumnMappingMode() != "none", maxID)
+		merged, added, newMax, err := delta.MergeSchemas(schema, incoming, snap.ColumnMappingMode() != "none", typesInferred(src), maxID)
 		if err != nil {
 			return nil, fmt.Errorf("table: write %s: %w", t.Location(), err)
 		}
@@ -134,7 +146,7 @@ func (t *Table) Write(ctx context.Context, src Source, opts WriteOptions) (*Writ
 			schema = merged
 			res.SchemaAdded = added
 		}
-	} else if err := delta.CheckSchemaCompatible(schema, incoming); err != nil {
+	} else if err := delta.CheckSchemaCompatible(schema, incoming, typesInferred(src)); err != nil {
 		return nil, fmt.Errorf("table: write %s: %w", t.Location(), err)
 	}
 
