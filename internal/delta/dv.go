@@ -81,11 +81,11 @@ const (
 // Constants of the standard 32-bit roaring format
 // (https://github.com/RoaringBitmap/RoaringFormatSpec).
 const (
-	roaringCookieRuns   = 12347 // low 16 bits of the cookie when run containers may be present
-	roaringCookieNoRuns = 12346 // the whole cookie when there are no run containers
-	roaringNoOffsetMax  = 4     // with the run cookie, offsets are stored only from this many containers
-	roaringArrayMax     = 4096  // containers with more values are bitmaps (unless runs)
-	roaringBitmapBytes  = 8192  // a bitmap container: 65536 bits
+	roaringCookieRuns    = 12347 // low 16 bits of the cookie when run containers may be present
+	roaringCookieNoRuns  = 12346 // the whole cookie when there are no run containers
+	roaringNoOffsetLimit = 4     // with the run cookie, offsets are stored only from this many containers
+	roaringArrayMax      = 4096  // containers with more values are bitmaps (unless runs)
+	roaringBitmapBytes   = 8192  // a bitmap container: 65536 bits
 )
 
 // Validate checks the descriptor against the protocol: a known storage type, non-negative sizes and
@@ -336,7 +336,7 @@ func (d *DeletedRows) String() string {
 // disjoint), and no bytes left over. Errors wrap ErrCorrupt, name the problem and give its byte
 // position in data. It never panics, whatever data holds.
 func DecodeDeletionVector(data []byte) (*DeletedRows, error) {
-	portable, card, err := toPortable(data)
+	portable, card, err := dvToPortable(data)
 	if err != nil {
 		return nil, fmt.Errorf("%w: deletion vector bitmap (%d bytes): %w", ErrCorrupt, len(data), err)
 	}
@@ -345,7 +345,7 @@ func DecodeDeletionVector(data []byte) (*DeletedRows, error) {
 		return nil, fmt.Errorf("%w: deletion vector bitmap (%d bytes): %w", ErrCorrupt, len(data), err)
 	}
 	if got := bm.GetCardinality(); got != card {
-		// The checks in toPortable make this unreachable; kept so that a disagreement between them
+		// The checks in dvToPortable make this unreachable; kept so that a disagreement between them
 		// and the roaring library can never go unnoticed.
 		return nil, fmt.Errorf("%w: deletion vector bitmap (%d bytes): %d rows by structure, %d decoded",
 			ErrCorrupt, len(data), card, got)
@@ -353,33 +353,33 @@ func DecodeDeletionVector(data []byte) (*DeletedRows, error) {
 	return &DeletedRows{bm: bm}, nil
 }
 
-// toPortable checks a serialized RoaringBitmapArray (magic included) and returns its bitmap in the
+// dvToPortable checks a serialized RoaringBitmapArray (magic included) and returns its bitmap in the
 // portable 64-bit format (without magic), re-framing the native layouts, plus its cardinality.
-func toPortable(data []byte) ([]byte, uint64, error) {
+func dvToPortable(data []byte) ([]byte, uint64, error) {
 	if len(data) < 4 {
 		return nil, 0, fmt.Errorf("truncated: %d bytes, need 4 for the magic number", len(data))
 	}
 	switch {
 	case binary.LittleEndian.Uint32(data) == dvMagicPortable:
-		card, err := checkPortable(data, 4)
+		card, err := dvCheckPortable(data, 4)
 		if err != nil {
 			return nil, 0, err
 		}
 		return data[4:], card, nil
 	case binary.LittleEndian.Uint32(data) == dvMagicNative:
-		return nativeToPortable(data, binary.LittleEndian)
+		return dvNativeToPortable(data, binary.LittleEndian)
 	case binary.BigEndian.Uint32(data) == dvMagicNative:
-		return nativeToPortable(data, binary.BigEndian)
+		return dvNativeToPortable(data, binary.BigEndian)
 	default:
 		return nil, 0, fmt.Errorf("bad magic number %d (%#08x little-endian), want %d",
 			binary.LittleEndian.Uint32(data), binary.LittleEndian.Uint32(data), dvMagicPortable)
 	}
 }
 
-// checkPortable validates the portable 64-bit bitmap that starts at data[pos] and runs to the end of
+// dvCheckPortable validates the portable 64-bit bitmap that starts at data[pos] and runs to the end of
 // data (a uint64 bucket count, then per bucket a uint32 key and a 32-bit roaring bitmap, all
 // little-endian), and returns its cardinality.
-func checkPortable(data []byte, pos int) (uint64, error) {
+func dvCheckPortable(data []byte, pos int) (uint64, error) {
 	if len(data)-pos < 8 {
 		return 0, fmt.Errorf("truncated at byte %d: need 8 bytes for the bucket count, have %d", pos, len(data)-pos)
 	}
@@ -405,7 +405,7 @@ func checkPortable(data []byte, pos int) (uint64, error) {
 		}
 		prev = key
 		pos += 4
-		size, c, err := checkRoaring32(data[pos:])
+		size, c, err := dvCheckRoaring32(data[pos:])
 		if err != nil {
 			return 0, fmt.Errorf("bucket %d (key %d) at byte %d: %w", i, key, pos, err)
 		}
@@ -418,10 +418,10 @@ func checkPortable(data []byte, pos int) (uint64, error) {
 	return card, nil
 }
 
-// nativeToPortable validates a RoaringBitmapArray in the native layout (magic, int32 bitmap count,
+// dvNativeToPortable validates a RoaringBitmapArray in the native layout (magic, int32 bitmap count,
 // then per bitmap an int32 size and the bitmap; the key of a bitmap is its index) with its framing
 // in the given byte order, and returns the same bitmap in the portable format plus its cardinality.
-func nativeToPortable(data []byte, order binary.ByteOrder) ([]byte, uint64, error) {
+func dvNativeToPortable(data []byte, order binary.ByteOrder) ([]byte, uint64, error) {
 	pos := 4
 	if len(data)-pos < 4 {
 		return nil, 0, fmt.Errorf("truncated at byte %d: need 4 bytes for the bitmap count, have %d", pos, len(data)-pos)
@@ -443,7 +443,7 @@ func nativeToPortable(data []byte, order binary.ByteOrder) ([]byte, uint64, erro
 			return nil, 0, fmt.Errorf("bitmap %d at byte %d declares %d bytes, %d follow", i, pos, size, len(data)-pos-4)
 		}
 		pos += 4
-		got, c, err := checkRoaring32(data[pos : pos+int(size)])
+		got, c, err := dvCheckRoaring32(data[pos : pos+int(size)])
 		if err != nil {
 			return nil, 0, fmt.Errorf("bitmap %d at byte %d: %w", i, pos, err)
 		}
@@ -461,10 +461,10 @@ func nativeToPortable(data []byte, order binary.ByteOrder) ([]byte, uint64, erro
 	return out, card, nil
 }
 
-// checkRoaring32 validates the standard 32-bit roaring bitmap at the start of b and returns its
+// dvCheckRoaring32 validates the standard 32-bit roaring bitmap at the start of b and returns its
 // length in bytes and its cardinality. Positions in errors are relative to b. Offsets stored in
 // the bitmap's header are skipped, not checked, as the reference readers do.
-func checkRoaring32(b []byte) (size int, card uint64, err error) {
+func dvCheckRoaring32(b []byte) (size int, card uint64, err error) {
 	pos := 0
 	need := func(n int, what string) error {
 		if len(b)-pos < n {
@@ -505,7 +505,7 @@ func checkRoaring32(b []byte) (size int, card uint64, err error) {
 	}
 	header := b[pos : pos+4*n]
 	pos += 4 * n
-	if runFlags == nil || n >= roaringNoOffsetMax {
+	if runFlags == nil || n >= roaringNoOffsetLimit {
 		if err := need(4*n, "the container offsets"); err != nil {
 			return 0, 0, err
 		}
@@ -632,7 +632,8 @@ func decodeStoredDV(name string, head, body []byte, offset int64, size int32) (*
 // table root. An inline DV is decoded without touching store. A "u" DV is read from RelativePath; a
 // "p" DV from its absolute path, which must lie under store.URL() (a directory, a file: URI or an
 // s3:// URL; s3a:// and s3n:// count as s3://), else the error wraps ErrUnsupportedFeature and names
-// the path. A nil dv means no deleted rows (nil result, nil error).
+// the path. A nil dv means no deleted rows (nil result, nil error). store may be nil when dv is
+// inline; for a stored DV a nil store is an ErrInvalidArgument.
 //
 // The descriptor is validated first; then the file's version byte, the size recorded before the DV
 // (which must equal sizeInBytes), the CRC-32 after it and the bitmap itself are checked, and the
@@ -652,6 +653,10 @@ func ReadDeletionVector(ctx context.Context, store storage.Store, dv *DeletionVe
 	if dv.StorageType == DVStorageInline {
 		rows, err = decodeInlineDV(dv)
 	} else {
+		if store == nil {
+			return nil, fmt.Errorf("%w: deletion vector %s is stored in a file and no store was given",
+				ErrInvalidArgument, dv.describe())
+		}
 		var key string
 		if dv.StorageType == DVStorageUUID {
 			key, err = dv.RelativePath()
@@ -680,7 +685,7 @@ func readStoredDV(ctx context.Context, store storage.Store, key string, offset i
 	get := func(off, n int64) ([]byte, error) {
 		b, err := store.GetRange(ctx, key, off, n)
 		if err != nil {
-			if ctx.Err() == nil && isNotFound(err) {
+			if ctx.Err() == nil && errors.Is(err, storage.ErrNotFound) {
 				return nil, fmt.Errorf("%w: deletion vector file %s is missing: %w", ErrCorrupt, key, err)
 			}
 			return nil, fmt.Errorf("delta: read deletion vector file %s: %w", key, err)
@@ -710,9 +715,6 @@ func readStoredDV(ctx context.Context, store storage.Store, key string, offset i
 	return decodeStoredDV(key, head, body, offset, size)
 }
 
-// isNotFound reports whether err wraps storage.ErrNotFound.
-func isNotFound(err error) bool { return errors.Is(err, storage.ErrNotFound) }
-
 // dvLocation is a location split for comparison: scheme (lower case, "file" for a plain path; s3a and
 // s3n folded into s3), host, and a cleaned absolute path.
 type dvLocation struct{ scheme, host, path string }
@@ -723,7 +725,7 @@ type dvLocation struct{ scheme, host, path string }
 func parseDVLocation(s string, decode bool) (dvLocation, error) {
 	hasScheme := strings.Contains(s, "://") || strings.HasPrefix(strings.ToLower(s), "file:")
 	if !hasScheme && !decode {
-		return dvLocation{scheme: "file", path: cleanAbs(filepath.ToSlash(s))}, nil
+		return dvLocation{scheme: "file", path: dvCleanAbs(filepath.ToSlash(s))}, nil
 	}
 	u, err := url.Parse(s)
 	if err != nil {
@@ -732,7 +734,7 @@ func parseDVLocation(s string, decode bool) (dvLocation, error) {
 	if u.Opaque != "" {
 		return dvLocation{}, fmt.Errorf("opaque URI %q", s)
 	}
-	loc := dvLocation{scheme: strings.ToLower(u.Scheme), host: strings.ToLower(u.Host), path: cleanAbs(u.Path)}
+	loc := dvLocation{scheme: strings.ToLower(u.Scheme), host: strings.ToLower(u.Host), path: dvCleanAbs(u.Path)}
 	switch loc.scheme {
 	case "":
 		loc.scheme = "file"
@@ -745,8 +747,8 @@ func parseDVLocation(s string, decode bool) (dvLocation, error) {
 	return loc, nil
 }
 
-// cleanAbs cleans a slash path and makes it absolute.
-func cleanAbs(p string) string { return path.Clean("/" + p) }
+// dvCleanAbs cleans a slash path and makes it absolute.
+func dvCleanAbs(p string) string { return path.Clean("/" + p) }
 
 // dvStoreKey maps the absolute path of a "p" deletion vector to a key of the store rooted at
 // storeURL.

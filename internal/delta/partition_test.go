@@ -281,7 +281,7 @@ func TestPartitionValuesConformance(t *testing.T) {
 	// Tables whose writer escaped directory names differently from Spark (delta-rs escapes spaces,
 	// the kernel test writer escapes nothing); for them the unescaped names must agree.
 	nonSparkDirs := map[string]bool{
-		"delta-rs/delta-0.8.0-special-partition": true,
+		"delta-rs/delta-0.8.0-special-partition":  true,
 		"kernel-data/timestamp-partitioned-table": true,
 	}
 	parsed, dirsChecked := 0, 0

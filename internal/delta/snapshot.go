@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"sort"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -338,7 +340,7 @@ func earliestCommit(commits map[int64]logFile) int64 {
 // replay reconstructs the snapshot of a segment: checkpoint state first, then each commit in order
 // (removes of a commit before its adds, since actions within one commit are unordered).
 func (t *Table) replay(ctx context.Context, seg *logSegment) (*Snapshot, error) {
-	st := newReplayState()
+	st := newReplayState(t.store.URL())
 	if len(seg.checkpoint) > 0 {
 		actions, err := t.readCheckpoint(ctx, seg.checkpoint)
 		if err != nil {
@@ -412,16 +414,54 @@ func (t *Table) replay(ctx context.Context, seg *logSegment) (*Snapshot, error) 
 
 // replayState accumulates reconciled actions.
 type replayState struct {
+	root     string // the table root URL, for canonicalFilePath
 	protocol *Protocol
 	metadata *Metadata
-	adds     map[string]*Add    // by decoded path: one logical file per path
-	removes  map[string]*Remove // by (decoded path, dvId)
+	adds     map[string]*Add    // by canonical path: one logical file per path
+	removes  map[string]*Remove // by (canonical path, dvId)
 	txns     map[string]*Txn
 	domains  map[string]*DomainMetadata
 }
 
-func newReplayState() *replayState {
-	return &replayState{adds: map[string]*Add{}, removes: map[string]*Remove{}, txns: map[string]*Txn{}, domains: map[string]*DomainMetadata{}}
+func newReplayState(root string) *replayState {
+	return &replayState{root: root, adds: map[string]*Add{}, removes: map[string]*Remove{}, txns: map[string]*Txn{}, domains: map[string]*DomainMetadata{}}
+}
+
+// key is the reconciliation key of a logical file: its canonical path, plus the deletion vector's
+// unique id when dv is not nil.
+func (st *replayState) key(path string, dv *DeletionVector) string {
+	p := canonicalFilePath(st.root, path)
+	if dv == nil {
+		return p
+	}
+	return p + "\x00" + dv.UniqueID()
+}
+
+// canonicalFilePath maps an add or remove path to the one spelling reconciliation compares, so
+// that the forms writers use for one data file match: the path is percent-decoded; file: URIs
+// ("file:/t/a.parquet", "file:///t/a.parquet") and scheme-less absolute paths ("/t/a.parquet")
+// name the same local file; and an absolute path inside the table root is the same file as the
+// relative path from the root ("a.parquet" when the root is /t). The protocol makes paths URIs
+// to be decoded and resolved against the table root, and keys logical files by the file they
+// name, not by how the URI is spelled. Other URIs outside the root compare decoded, as written.
+func canonicalFilePath(root, p string) string {
+	u, err := url.Parse(p)
+	if err != nil || (u.Scheme == "" && !strings.HasPrefix(p, "/")) {
+		if d, err := decodePath(p); err == nil {
+			return d
+		}
+		return p
+	}
+	if k, err := FileKeyForPath(root, p); err == nil {
+		return k
+	}
+	if u.Scheme == "file" && u.Opaque == "" {
+		return u.Path
+	}
+	if d, err := decodePath(p); err == nil {
+		return d
+	}
+	return p
 }
 
 func (st *replayState) applyCheckpoint(actions []Action) {
@@ -432,9 +472,9 @@ func (st *replayState) applyCheckpoint(actions []Action) {
 		case a.Metadata != nil:
 			st.metadata = a.Metadata
 		case a.Add != nil:
-			st.adds[fileKey(a.Add.Path, nil)] = a.Add
+			st.adds[st.key(a.Add.Path, nil)] = a.Add
 		case a.Remove != nil:
-			st.removes[fileKey(a.Remove.Path, a.Remove.DeletionVector)] = a.Remove
+			st.removes[st.key(a.Remove.Path, a.Remove.DeletionVector)] = a.Remove
 		case a.Txn != nil:
 			st.txns[a.Txn.AppID] = a.Txn
 		case a.DomainMetadata != nil:
@@ -447,11 +487,11 @@ func (st *replayState) applyCommit(f logFile, actions []Action) error {
 	var nProtocol, nMetadata int
 	for _, a := range actions {
 		if r := a.Remove; r != nil {
-			path := fileKey(r.Path, nil)
+			path := st.key(r.Path, nil)
 			if cur, ok := st.adds[path]; ok && sameDV(cur.DeletionVector, r.DeletionVector) {
 				delete(st.adds, path)
 			}
-			st.removes[fileKey(r.Path, r.DeletionVector)] = r
+			st.removes[st.key(r.Path, r.DeletionVector)] = r
 		}
 	}
 	for _, a := range actions {
@@ -463,8 +503,8 @@ func (st *replayState) applyCommit(f logFile, actions []Action) error {
 			nMetadata++
 			st.metadata = a.Metadata
 		case a.Add != nil:
-			st.adds[fileKey(a.Add.Path, nil)] = a.Add
-			delete(st.removes, fileKey(a.Add.Path, a.Add.DeletionVector))
+			st.adds[st.key(a.Add.Path, nil)] = a.Add
+			delete(st.removes, st.key(a.Add.Path, a.Add.DeletionVector))
 		case a.Txn != nil:
 			st.txns[a.Txn.AppID] = a.Txn
 		case a.DomainMetadata != nil:
