@@ -24,7 +24,7 @@ func newTableCmd(g *globals) *cobra.Command {
 	}
 	cmd.AddCommand(newTableCreateCmd(g), newTableWriteCmd(g, table.Append), newTableWriteCmd(g, table.Overwrite),
 		newTableScanCmd(g), newTableDescribeCmd(g), newTableHistoryCmd(g), newTableVacuumCmd(g),
-		newTableRestoreCmd(g), newTableCheckpointCmd(g))
+		newTableRestoreCmd(g), newTableCheckpointCmd(g), newTableAlterCmd(g))
 	return cmd
 }
 
@@ -105,7 +105,8 @@ func newTableCreateCmd(g *globals) *cobra.Command {
 // --- append / overwrite ---
 
 func newTableWriteCmd(g *globals, mode table.Mode) *cobra.Command {
-	var format, replaceWhere, partitionBy, quarantine string
+	var format, replaceWhere, partitionBy, quarantine, appID string
+	var appVersion int64
 	var mergeSchema bool
 	var props []string
 	var targetFileSize int64
@@ -145,10 +146,18 @@ func newTableWriteCmd(g *globals, mode table.Mode) *cobra.Command {
 			res, err := t.Write(ctx, src, table.WriteOptions{
 				Mode: mode, ReplaceWhere: replaceWhere, MergeSchema: mergeSchema,
 				CreatePartitionBy: splitList(partitionBy), CreateProperties: p, TargetFileSize: targetFileSize,
+				AppID: appID, AppVersion: appVersion,
 			})
 			prog.Done()
 			if err != nil {
 				return err
+			}
+			if res.Skipped {
+				if g.json {
+					return writeJSON(g.stdout, map[string]any{"location": t.Location(), "version": res.Version, "skipped": true, "appId": appID, "appVersion": appVersion})
+				}
+				fmt.Fprintf(g.stdout, "skipped: %s already has version %d of application %s (nothing written)\n", t.Location(), appVersion, appID)
+				return nil
 			}
 			out := map[string]any{
 				"location": t.Location(), "version": res.Version, "created": res.Created,
@@ -190,6 +199,8 @@ func newTableWriteCmd(g *globals, mode table.Mode) *cobra.Command {
 	f.StringVar(&partitionBy, "partition-by", "", "partition columns, when the write creates the table")
 	f.StringArrayVar(&props, "property", nil, "table property key=value, when the write creates the table")
 	f.Int64Var(&targetFileSize, "target-file-size", 0, "data file size in bytes (default: delta.targetFileSize or 128 MiB)")
+	f.StringVar(&appID, "app-id", "", "make the write idempotent: record it as --app-version of this application, and skip it if that version already landed")
+	f.Int64Var(&appVersion, "app-version", 0, "the application's version for --app-id")
 	if mode == table.Overwrite {
 		f.StringVar(&replaceWhere, "replace-where", "", "overwrite only the partitions matching this predicate, e.g. \"date = '2024-01-01'\"")
 	}
@@ -649,6 +660,73 @@ func newTableRestoreCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().Int64Var(&version, "version", -1, "version to restore")
 	cmd.Flags().StringVar(&timestamp, "timestamp", "", "restore the version current at this time")
+	return cmd
+}
+
+// --- alter ---
+
+func newTableAlterCmd(g *globals) *cobra.Command {
+	var set, unset []string
+	var comment string
+	cmd := &cobra.Command{
+		Use:   "alter PATH [--set-property k=v]... [--unset-property k]... [--comment TEXT]",
+		Short: "Change table properties or the description (ALTER TABLE SET/UNSET TBLPROPERTIES), upgrading the protocol when a property needs a feature",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			props, err := parseProperties(set)
+			if err != nil {
+				return err
+			}
+			if len(props) == 0 && len(unset) == 0 && !cmd.Flags().Changed("comment") {
+				return usageError{fmt.Errorf("nothing to change: give --set-property, --unset-property or --comment")}
+			}
+			t, err := openTable(ctx, g, args[0])
+			if err != nil {
+				return err
+			}
+			snap, err := t.Snapshot(ctx, -1)
+			if err != nil {
+				return err
+			}
+			proto, md, err := delta.AlterProperties(snap, props, unset)
+			if err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("comment") {
+				md.Description = &comment
+			}
+			op := delta.Operation{Name: "SET TBLPROPERTIES", Parameters: map[string]any{"properties": props}}
+			if len(props) == 0 && len(unset) > 0 {
+				op = delta.Operation{Name: "UNSET TBLPROPERTIES", Parameters: map[string]any{"properties": unset, "ifExists": false}}
+			}
+			if len(props) == 0 && len(unset) == 0 {
+				op = delta.Operation{Name: "CHANGE COMMENT", Parameters: map[string]any{"comment": comment}}
+			}
+			tx := t.Kernel().NewTransaction(snap, op)
+			tx.SetMetadata(md)
+			if proto != nil {
+				tx.SetProtocol(proto)
+			}
+			res, err := tx.Commit(ctx)
+			if err != nil {
+				return err
+			}
+			after, err := t.Snapshot(ctx, res.Version)
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return writeJSON(g.stdout, describeSnapshot(ctx, t, after))
+			}
+			fmt.Fprintf(g.stdout, "altered %s: version %d (protocol %s)\n", t.Location(), res.Version, protocolString(after.Protocol()))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&set, "set-property", nil, "set a table property key=value (repeatable), e.g. delta.logRetentionDuration='interval 60 days'")
+	f.StringArrayVar(&unset, "unset-property", nil, "remove a table property (repeatable)")
+	f.StringVar(&comment, "comment", "", "set the table description")
 	return cmd
 }
 

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stratalake/strata/internal/testutil"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -206,23 +208,10 @@ func TestPartitionDir(t *testing.T) {
 	}
 }
 
-// conformanceDir finds the shared conformance tables (../../../shared/conformance/delta from this
-// package, or $STRATA_CONFORMANCE).
+// conformanceDir is the vendored conformance tables (testdata/conformance/delta).
 func conformanceDir(t testing.TB) string {
 	t.Helper()
-	if d := os.Getenv("STRATA_CONFORMANCE"); d != "" {
-		return d
-	}
-	wd, _ := os.Getwd()
-	for d := wd; ; d = filepath.Dir(d) {
-		c := filepath.Join(d, "shared", "conformance", "delta")
-		if st, err := os.Stat(c); err == nil && st.IsDir() {
-			return c
-		}
-		if filepath.Dir(d) == d {
-			t.Skip("conformance tables not found (set STRATA_CONFORMANCE)")
-		}
-	}
+	return testutil.ConformanceDir(t)
 }
 
 // conformanceTable is one table of the conformance set, with all its log actions in order.

@@ -87,7 +87,7 @@ func (s *Snapshot) NumRecords() (n int64, ok bool) {
 	ok = true
 	for _, f := range s.files {
 		st, err := ParseStats(f.Stats)
-		if err != nil || st == nil {
+		if err != nil || st == nil || st.NumRecords < 0 {
 			ok = false
 			continue
 		}

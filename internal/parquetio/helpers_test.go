@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stratalake/strata/internal/testutil"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -171,20 +171,8 @@ func jsonRows(t testing.TB, rec arrow.RecordBatch) []string {
 	return out
 }
 
-// conformanceDir finds the shared conformance tables.
+// conformanceDir is the vendored conformance tables (testdata/conformance/delta).
 func conformanceDir(t testing.TB) string {
 	t.Helper()
-	if d := os.Getenv("STRATA_CONFORMANCE"); d != "" {
-		return d
-	}
-	wd, _ := os.Getwd()
-	for d := wd; ; d = filepath.Dir(d) {
-		c := filepath.Join(d, "shared", "conformance", "delta")
-		if st, err := os.Stat(c); err == nil && st.IsDir() {
-			return c
-		}
-		if filepath.Dir(d) == d {
-			t.Skip("conformance tables not found (set STRATA_CONFORMANCE)")
-		}
-	}
+	return testutil.ConformanceDir(t)
 }

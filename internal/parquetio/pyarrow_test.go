@@ -33,7 +33,7 @@ for src, dst in zip(args[0::2], args[1::2]):
 // It is skipped when python3 with pyarrow is not installed (pip install pyarrow).
 func TestPyarrowReadsWrittenFiles(t *testing.T) {
 	if err := exec.Command("python3", "-c", "import pyarrow").Run(); err != nil {
-		t.Skip("python3 with pyarrow not available")
+		t.Fatal("python3 with pyarrow is required: pip install -r test/requirements.txt")
 	}
 	ctx := context.Background()
 	schema := mustSchema(t, allTypesSchema)
