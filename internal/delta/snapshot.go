@@ -408,7 +408,13 @@ func (t *Table) replay(ctx context.Context, seg *logSegment) (*Snapshot, error) 
 	for _, r := range st.removes {
 		snap.tombstones = append(snap.tombstones, r)
 	}
-	sort.Slice(snap.tombstones, func(i, j int) bool { return snap.tombstones[i].Path < snap.tombstones[j].Path })
+	sort.Slice(snap.tombstones, func(i, j int) bool {
+		a, b := snap.tombstones[i], snap.tombstones[j]
+		if a.Path != b.Path {
+			return a.Path < b.Path
+		}
+		return fileKey(a.Path, a.DeletionVector) < fileKey(b.Path, b.DeletionVector)
+	})
 	return snap, nil
 }
 
