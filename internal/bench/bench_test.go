@@ -24,6 +24,7 @@ var (
 	flagCommits   = flag.Int("bench.commits", 200, "commits of the snapshot-load benchmark tables")
 	flagRows      = flag.Int64("bench.rows", 200_000, "rows of the append benchmarks")
 	flagAppenders = flag.Int("bench.appenders", DefaultAppenders, "concurrent appenders of BenchmarkConcurrentCommits")
+	flagTable     = flag.String("bench.table", "", "an existing table for BenchmarkSnapshotLoadTable (e.g. one kept by 'strata bench delta --keep')")
 )
 
 // workerEnv makes the test binary act as a commit-phase worker process (see TestRunWithProcesses).
@@ -80,6 +81,29 @@ func BenchmarkSnapshotLoad(b *testing.B) {
 			b.ReportMetric(build.CommitsPerSec, "build-commits/s")
 		})
 	}
+}
+
+// BenchmarkSnapshotLoadTable times loading the latest snapshot of the table at -bench.table, for
+// profiling loads of full-size tables:
+//
+//	go test ./internal/bench -run '^$' -bench SnapshotLoadTable -bench.table /tmp/b/snapshot-checkpointed -cpuprofile cpu.out
+func BenchmarkSnapshotLoadTable(b *testing.B) {
+	if *flagTable == "" {
+		b.Skip("no -bench.table")
+	}
+	store, err := storage.NewLocal(*flagTable)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var files int
+	for b.Loop() {
+		snap, err := delta.NewTable(store, parquetio.Codec{}).Snapshot(context.Background(), -1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		files = len(snap.Files())
+	}
+	b.ReportMetric(float64(files), "files")
 }
 
 // BenchmarkAppend times appending -bench.rows rows with table.Write (unpartitioned and

@@ -45,6 +45,9 @@ type Transaction struct {
 	protocol *Protocol
 	metrics  map[string]any
 	userMeta string
+	// rewritesRows marks commits that replace files by copies with some rows changed (UPDATE,
+	// DELETE, MERGE): with change data feed on, they must carry cdc files.
+	rewritesRows bool
 
 	// Read set.
 	readWholeTable bool
@@ -93,6 +96,10 @@ func (tx *Transaction) SetAppTransaction(appID string, version int64) {
 
 // SetMetrics sets the operationMetrics of the commitInfo (values rendered as strings, as Spark does).
 func (tx *Transaction) SetMetrics(m map[string]any) { tx.metrics = m }
+
+// SetRewritesRows marks the commit as rewriting rows of existing files (UPDATE, DELETE, MERGE),
+// which needs change data files when the table has change data feed enabled.
+func (tx *Transaction) SetRewritesRows() { tx.rewritesRows = true }
 
 // SetOperationParameter sets one operationParameters entry of the commitInfo.
 func (tx *Transaction) SetOperationParameter(k string, v any) {
@@ -286,13 +293,11 @@ func (tx *Transaction) validate() error {
 			}
 		}
 	}
-	if proto.ChangeDataFeedEnabled(md) && len(tx.cdcs) == 0 {
-		for _, r := range tx.removes {
-			if r.DataChange {
-				return fmt.Errorf("delta: write %s: %w: change data feed is enabled and Strata does not write change data files yet; %s is refused",
-					tx.table.Location(), ErrUnsupportedFeature, tx.op.Name)
-			}
-		}
+	// Whole-file adds and removes need no change data files (the protocol lets readers derive
+	// inserts and deletes from them); a commit that rewrites rows does.
+	if tx.rewritesRows && proto.ChangeDataFeedEnabled(md) && len(tx.cdcs) == 0 {
+		return fmt.Errorf("delta: write %s: %w: change data feed is enabled and %s rewrites rows without change data files",
+			tx.table.Location(), ErrUnsupportedFeature, tx.op.Name)
 	}
 	seen := map[string]bool{}
 	for _, a := range tx.adds {

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -13,30 +14,11 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/decimal256"
 )
 
-// This file converts text (CSV fields) and JSON values (NDJSON) into values of a target Arrow
-// type. Conversion is two-phase so that a malformed record never leaves half a row in the
-// builders: a record's values are first converted into cells (which can fail), and only when
-// every value of the record converted are the cells appended (which cannot fail).
-//
-// Conversions, by target type (text = a CSV field or a JSON string; spaces around non-string
-// text are trimmed):
-//
-//	boolean            text true/false/t/f/1/0 (any case); JSON true/false
-//	byte..long, uint*  text or JSON number: a base-10 integer in range; no fraction or exponent
-//	float, double      text or JSON number; also inf, infinity, nan; out of range is an error
-//	decimal(p,s)       text or JSON number, exactly from its digits; more significant
-//	                   fractional digits than s, or more than p digits, is an error
-//	string             text as is (must be UTF-8); a JSON number, true/false or a nested
-//	                   object/array becomes its (compacted) JSON text
-//	binary             text in standard base64, padded or not
-//	date               text YYYY-MM-DD
-//	timestamp(_ntz)    text as parseInstant describes; a zone-less time is UTC; digits finer
-//	                   than the column's unit must be zero
-//	array, struct, map in CSV, the field is JSON text; in JSON, an array / an object
-//	void               only null
-//
-// Struct fields are matched to JSON keys case-insensitively; a key the struct lacks is a
-// malformed record (KindUnknownField), a missing key is null.
+// This file converts text (CSV fields, Parquet strings) and JSON values (NDJSON) into values of
+// a target Arrow type, by the rules in the package documentation. Conversion is two-phase so
+// that a malformed record never leaves half a row in the builders: a record's values are first
+// converted into cells (which can fail), and only when every value of the record converted are
+// the cells appended (which cannot fail).
 
 // cell holds one converted value until its record is known to be good.
 type cell struct {
@@ -500,10 +482,11 @@ type structConv struct {
 	expected string
 	fields   []*fieldConv
 	byName   map[string]int // lower-cased field name -> index
+	exact    map[string]int // field name -> index
 }
 
 func newStructConv(exp string, fields []arrow.Field) (*structConv, error) {
-	s := &structConv{expected: exp, byName: make(map[string]int, len(fields))}
+	s := &structConv{expected: exp, byName: make(map[string]int, len(fields)), exact: make(map[string]int, len(fields))}
 	for i, f := range fields {
 		fc, err := newFieldConv(f)
 		if err != nil {
@@ -515,6 +498,7 @@ func newStructConv(exp string, fields []arrow.Field) (*structConv, error) {
 			return nil, fmt.Errorf("%w: fields %q differ only in case", ErrSchemaMismatch, f.Name)
 		}
 		s.byName[lower] = i
+		s.exact[f.Name] = i
 	}
 	return s, nil
 }
@@ -525,11 +509,25 @@ func (k *structConv) text(s string, c *cell) *convError {
 
 // lookup finds a field by key, exactly or else case-insensitively.
 func (k *structConv) lookup(key string) (int, bool) {
-	if i, ok := k.byName[key]; ok && k.fields[i].name == key {
+	if i, ok := k.exact[key]; ok {
 		return i, true
 	}
 	i, ok := k.byName[strings.ToLower(key)]
 	return i, ok
+}
+
+// lookupRaw finds a field by a raw JSON key (quotes included), without allocating when the key
+// is spelled exactly like the field; it also returns the decoded key.
+func (k *structConv) lookupRaw(rawKey []byte) (int, bool, string) {
+	inner := rawKey[1 : len(rawKey)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		if i, ok := k.exact[string(inner)]; ok {
+			return i, true, k.fields[i].name
+		}
+	}
+	key := decodeJSONString(rawKey)
+	i, ok := k.lookup(key)
+	return i, ok, key
 }
 
 func (k *structConv) json(raw []byte, c *cell) *convError {
@@ -548,8 +546,7 @@ func (k *structConv) json(raw []byte, c *cell) *convError {
 		seen = make([]bool, len(k.fields))
 	}
 	err := eachMember(raw, func(rawKey, val []byte) *convError {
-		key := decodeJSONString(rawKey)
-		i, ok := k.lookup(key)
+		i, ok, key := k.lookupRaw(rawKey)
 		if !ok {
 			return &convError{kind: KindUnknownField, value: truncate(string(val)),
 				reason: fmt.Sprintf("unknown field %q: the target has no such column", key), path: []string{key}}

@@ -113,6 +113,8 @@ func TestOpenCSVSchemaMismatch(t *testing.T) {
 			`header columns 1 and 2 are both named "A"`},
 		{"unsupported type", "a\n1\n", schemaOf(nullable("a", arrow.FixedWidthTypes.MonthInterval)),
 			`cannot convert into arrow type month_interval`},
+		{"target columns alike", "a\n1\n", schemaOf(nullable("a", arrow.PrimitiveTypes.Int64), nullable("A", arrow.PrimitiveTypes.Int64)),
+			`target columns "a" and "A" differ only in case`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -286,7 +286,7 @@ func inferCSV(ctx context.Context, path string, o Options) ([]originField, error
 		}
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
-			if first {
+			if first && !o.NoHeader {
 				return nil, fmt.Errorf("ingest: %s: first record: %w", path, err)
 			}
 			rows++

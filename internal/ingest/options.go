@@ -38,12 +38,13 @@ type Options struct {
 	// column1, ... by InferSchema (as DuckDB names them) and matched to the target by position
 	// by Open. The default is a header row, matched to the target by name, case-insensitively.
 	NoHeader bool
-	// NullValues are the CSV field texts read as null, compared exactly after nothing is trimmed.
-	// nil means the default, which is only the empty field (Spark's and DuckDB's default: a
-	// literal "NULL" stays a string, because real data has people and places named so); a
-	// quoted empty field "" is null too, as with DuckDB's allow_quoted_nulls. A non-nil empty
-	// slice means no text is null, not even the empty field (which then is an empty string,
-	// and a cast error for other types).
+	// NullValues are the CSV field texts read as null, compared exactly (case and spaces
+	// count). nil means the default, which is only the empty field: that is Spark's and
+	// DuckDB's default, and a literal "NULL" stays the string "NULL" (add it here to make it
+	// null). A quoted empty field "" is null too, as with DuckDB's allow_quoted_nulls, since
+	// encoding/csv does not tell quoted from unquoted fields. A non-nil empty slice means no
+	// text is null, not even the empty field (which then is an empty string for string
+	// columns, and a cast error for others). NDJSON has its own null and ignores this.
 	NullValues []string
 	// MaxLineBytes bounds one NDJSON line (0 = DefaultMaxLineBytes).
 	MaxLineBytes int

@@ -186,7 +186,7 @@ func (r *parquetReader) plan(ctx context.Context) error {
 			return fmt.Errorf("%w: %s: non-nullable column %q is missing", ErrSchemaMismatch, r.file, f.Name)
 		}
 	}
-	rr, err := fr.GetRecordReader(ctx, nil, nil)
+	rr, err := fr.GetRecordReader(context.WithoutCancel(ctx), nil, nil) // ctx bounds Open only
 	if err != nil {
 		return fmt.Errorf("ingest: %s: %w", r.file, err)
 	}

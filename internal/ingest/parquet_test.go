@@ -226,3 +226,24 @@ func TestOpenParquetSchemaMismatch(t *testing.T) {
 		}
 	})
 }
+
+// TestParquetTextColumns: string columns going into other types are parsed with the same rules
+// as CSV text, nested types from JSON text included.
+func TestParquetTextColumns(t *testing.T) {
+	path := writeParquet(t, "p.parquet", schemaOf(nullable("at", arrow.BinaryTypes.String), nullable("s", arrow.BinaryTypes.String),
+		nullable("d", arrow.BinaryTypes.LargeString)),
+		`[{"at": "2024-01-02 05:04:05+02:00", "s": "{\"x\": [1, 2]}", "d": "12.5"}, {"at": null, "s": null, "d": null}]`, 10)
+	target := schemaOf(nullable("at", tsUTC), nullable("s", arrow.StructOf(nullable("x", arrow.ListOf(arrow.PrimitiveTypes.Int16)))),
+		nullable("d", &arrow.Decimal128Type{Precision: 5, Scale: 2}))
+	res := readFile(t, path, target, Options{})
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	want := []string{
+		`{"at":"2024-01-02T03:04:05Z","s":{"x":[1,2]},"d":"12.5"}`,
+		`{"at":null,"s":null,"d":null}`,
+	}
+	if !reflect.DeepEqual(res.rows, want) {
+		t.Errorf("rows %v, want %v", res.rows, want)
+	}
+}

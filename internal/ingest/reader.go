@@ -47,8 +47,8 @@ type Stats struct {
 // ErrSchemaMismatch that names it (the caller evolves the table's schema beforehand, comparing
 // InferSchema with it). For CSV the header decides this when the file is opened; for NDJSON each
 // line decides it (a key the target lacks makes the line malformed, a missing key is a null);
-// for Parquet the file's schema decides it. Values are converted as convert.go's table says
-// (CSV and NDJSON) or with Arrow's safe casts (Parquet, see parquet.go).
+// for Parquet the file's schema decides it. Values are converted as the package documentation
+// says (Conversions).
 //
 // ctx bounds Open itself; each Next takes its own.
 func Open(ctx context.Context, file string, target *arrow.Schema, opts Options) (Reader, error) {
@@ -63,8 +63,16 @@ func Open(ctx context.Context, file string, target *arrow.Schema, opts Options) 
 	if err != nil {
 		return nil, err
 	}
-	if target == nil {
-		return nil, fmt.Errorf("%w: %s: no target schema", ErrSchemaMismatch, file)
+	if target == nil || target.NumFields() == 0 {
+		return nil, fmt.Errorf("%w: %s: the target schema has no columns", ErrSchemaMismatch, file)
+	}
+	seen := make(map[string]string, target.NumFields())
+	for _, f := range target.Fields() {
+		lower := strings.ToLower(f.Name)
+		if other, dup := seen[lower]; dup {
+			return nil, fmt.Errorf("%w: %s: target columns %q and %q differ only in case", ErrSchemaMismatch, file, other, f.Name)
+		}
+		seen[lower] = f.Name
 	}
 	switch format {
 	case FormatCSV, FormatTSV:

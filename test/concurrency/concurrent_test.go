@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -16,29 +17,57 @@ import (
 	"github.com/stratalake/strata/internal/table"
 )
 
-const (
-	concurrentWriters = 6
-	concurrentOps     = 15
-)
+// scenario is one configuration of the concurrency test.
+type scenario struct {
+	writers int
+	// ops is the number of operations per writer; with duration set, a writer instead starts
+	// operations until duration has passed since it was released.
+	ops      int
+	duration time.Duration
+	// appendsOnly makes every operation a blind append without think time: the most contended
+	// workload there is, and one where no operation may fail.
+	appendsOnly bool
+	// scanAll loads and scans every version (else only the latest) against the expected content.
+	scanAll bool
+}
 
-// TestConcurrentWritersLocal runs the concurrency scenario on a local directory.
+// mixed is the acceptance scenario: 6 writers, 15 operations each, blind appends, partition
+// overwrites and restores.
+var mixed = scenario{writers: 6, ops: 15, scanAll: true}
+
+// TestConcurrentWritersLocal runs the mixed scenario on a local directory.
 func TestConcurrentWritersLocal(t *testing.T) {
-	runConcurrent(t, filepath.Join(t.TempDir(), "table"), nil, storage.Options{})
+	runConcurrent(t, mixed, filepath.Join(t.TempDir(), "table"), nil, storage.Options{})
 }
 
 // TestConcurrentWritersS3 runs it on the S3 server this process serves; the workers reach it over
 // HTTP.
 func TestConcurrentWritersS3(t *testing.T) {
 	srv := s3test.Start(t)
-	runConcurrent(t, srv.Location("tables/concurrent"), srv.Env(), storage.Options{
+	runConcurrent(t, mixed, srv.Location("tables/concurrent"), srv.Env(), storage.Options{
 		S3Endpoint: srv.Endpoint, S3Region: srv.Region, S3AccessKey: srv.AccessKey, S3SecretKey: srv.SecretKey,
 	})
 }
 
-// runConcurrent creates a table partitioned by p, seeds every partition, then releases
-// concurrentWriters worker processes at once, each running concurrentOps seeded random operations
-// (blind appends, partition overwrites, restores), and checks the log they leave behind.
-func runConcurrent(t *testing.T, location string, env []string, sopts storage.Options) {
+// sustainedEnv runs TestSustainedBlindAppends, which takes over a minute.
+const sustainedEnv = "STRATA_CONCURRENCY_SUSTAINED"
+
+// TestSustainedBlindAppends keeps 6 processes appending blindly for 60 seconds. Blind appends
+// never conflict, so every one must land, however long the contention lasts.
+func TestSustainedBlindAppends(t *testing.T) {
+	if os.Getenv(sustainedEnv) == "" {
+		t.Skipf("known bug, and slow: delta.Transaction.Commit sleeps (jittered backoff growing to ~1.3 s) after "+
+			"reading the winning commits and before its next put-if-absent, so under sustained commits its next "+
+			"attempt is always stale and a blind append gives up after MaxAttempts=30 with ErrConflict; set %s=1 to run", sustainedEnv)
+	}
+	runConcurrent(t, scenario{writers: 6, duration: 60 * time.Second, appendsOnly: true},
+		filepath.Join(t.TempDir(), "table"), nil, storage.Options{})
+}
+
+// runConcurrent creates a table partitioned by p, seeds every partition, then releases sc.writers
+// worker processes at once, each running seeded random operations (blind appends, partition
+// overwrites, restores), and checks the log they leave behind.
+func runConcurrent(t *testing.T, sc scenario, location string, env []string, sopts storage.Options) {
 	seed := testSeed(t)
 	ctx := context.Background()
 	started := time.Now()
@@ -62,16 +91,21 @@ func runConcurrent(t *testing.T, location string, env []string, sopts storage.Op
 
 	recordFiles := []string{filepath.Join(recDir, "parent.jsonl")}
 	var workers []*workerProc
-	for w := range concurrentWriters {
+	for w := range sc.writers {
 		rec := filepath.Join(recDir, fmt.Sprintf("w%d.jsonl", w))
 		recordFiles = append(recordFiles, rec)
-		workers = append(workers, startWorker(t, fmt.Sprintf("writer %d", w), roleWriter, append([]string{
+		wenv := append([]string{
 			locationEnv + "=" + location,
 			workerEnv + "=" + strconv.Itoa(w),
 			seedEnv + "=" + strconv.FormatUint(seed, 10),
-			opsEnv + "=" + strconv.Itoa(concurrentOps),
+			opsEnv + "=" + strconv.Itoa(sc.ops),
+			durationEnv + "=" + sc.duration.String(),
 			recordsEnv + "=" + rec,
-		}, env...)))
+		}, env...)
+		if sc.appendsOnly {
+			wenv = append(wenv, appendsOnlyEnv+"=1")
+		}
+		workers = append(workers, startWorker(t, fmt.Sprintf("writer %d", w), roleWriter, wenv))
 	}
 	for _, w := range workers {
 		w.waitReady(t)
@@ -90,7 +124,7 @@ func runConcurrent(t *testing.T, location string, env []string, sopts storage.Op
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := 1 + concurrentWriters*concurrentOps; len(ops) != want {
+	if want := 1 + sc.writers*sc.ops; sc.duration == 0 && len(ops) != want {
 		t.Fatalf("%d operations recorded, want %d", len(ops), want)
 	}
 	h := newHistory(tbl)
@@ -106,17 +140,15 @@ func runConcurrent(t *testing.T, location string, env []string, sopts storage.Op
 	}
 	h.checkConflicts(t, ops)
 	h.checkFilesExist(ctx, t)
-	for v := int64(0); v <= h.latest(); v++ {
-		h.verifyVersion(ctx, t, v, true)
-	}
-	checkpoints := 0
-	if infos, err := tbl.Store().List(ctx, delta.LogDir, ""); err == nil {
-		for _, info := range infos {
-			if filepath.Ext(info.Key) == ".parquet" {
-				checkpoints++
-			}
+	if sc.scanAll {
+		for v := int64(0); v <= h.latest(); v++ {
+			h.verifyVersion(ctx, t, v, true)
 		}
+	} else {
+		h.verifyVersion(ctx, t, h.latest(), true)
 	}
+	var fig checkFigures
+	h.checkCheckpoints(ctx, t, &fig)
 	// Figures on contention: how long blind appends took and how many put-if-absent attempts.
 	var appendMillis []int64
 	maxAttempts := 0
@@ -127,10 +159,10 @@ func runConcurrent(t *testing.T, location string, env []string, sopts storage.Op
 		}
 	}
 	slices.Sort(appendMillis)
-	t.Logf("%d workers x %d ops in %s (checks %s): %d versions, %d checkpoints; %s; %d commits needed more than one attempt; "+
+	t.Logf("%d workers, %d ops in %s (checks %s): %d versions, %d checkpoints; %s; %d commits needed more than one attempt; "+
 		"blind appends took median %d ms, max %d ms, up to %d attempts",
-		concurrentWriters, concurrentOps, writing.Round(time.Millisecond), (time.Since(started) - writing).Round(time.Millisecond),
-		h.latest()+1, checkpoints, st, st.retried, appendMillis[len(appendMillis)/2], appendMillis[len(appendMillis)-1], maxAttempts)
+		sc.writers, len(ops)-1, writing.Round(time.Millisecond), (time.Since(started) - writing).Round(time.Millisecond),
+		h.latest()+1, fig.checkpoints, st, st.retried, appendMillis[len(appendMillis)/2], appendMillis[len(appendMillis)-1], maxAttempts)
 }
 
 func resultVersion(res *table.WriteResult) int64 {
@@ -175,7 +207,11 @@ func runWriter(cfg workerConfig) error {
 		return err
 	}
 	name := fmt.Sprintf("w%d", cfg.worker)
-	for i := range cfg.ops {
+	deadline := time.Now().Add(cfg.duration)
+	for i := 0; cfg.duration > 0 || i < cfg.ops; i++ {
+		if cfg.duration > 0 && time.Now().After(deadline) {
+			break
+		}
 		rec := &opRecord{Op: fmt.Sprintf("%s-%02d", name, i), Worker: name}
 		newRows := func(n int, partition func() string) {
 			for k := range n {
@@ -185,6 +221,9 @@ func runWriter(cfg workerConfig) error {
 		randomPartition := func() string { return partitions[rng.IntN(len(partitions))] }
 		var targetFrac float64
 		switch x := rng.IntN(100); {
+		case cfg.appendsOnly:
+			rec.Kind = kindAppend
+			newRows(1, randomPartition)
 		case x < 45:
 			rec.Kind = kindAppend
 			newRows(1+rng.IntN(4), randomPartition)
@@ -197,7 +236,10 @@ func runWriter(cfg workerConfig) error {
 		}
 		// The time between reading the table and committing: a slow source, or a pause before a
 		// restore commits.
-		think := time.Duration(rng.IntN(30)) * time.Millisecond
+		think := time.Duration(rng.IntN(100)) * time.Millisecond
+		if cfg.appendsOnly {
+			think = 0
+		}
 
 		opStart := time.Now()
 		switch rec.Kind {

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -21,23 +23,36 @@ import (
 	"github.com/stratalake/strata/internal/delta"
 	"github.com/stratalake/strata/internal/parquetio"
 	"github.com/stratalake/strata/internal/storage"
+	"github.com/stratalake/strata/internal/storage/s3test"
 	"github.com/stratalake/strata/internal/table"
 )
 
-// defaultCrashIterations keeps each crash test near 20 s; STRATA_CRASH_ITERATIONS raises it.
+// After each kill, every version is reloaded while the table has at most fullSweepUpTo versions;
+// beyond that, about sampledOldVersions of the versions checked before are.
+const (
+	fullSweepUpTo      = 60
+	sampledOldVersions = 20
+)
+
+// defaultCrashIterations keeps each crash test near 20 s on a busy machine; STRATA_CRASH_ITERATIONS
+// sets it.
 const defaultCrashIterations = 40
 
 // TestCrash kills a writer process with SIGKILL at random moments and checks the table after
 // every kill.
-func TestCrash(t *testing.T) { runCrash(t, false) }
+func TestCrash(t *testing.T) { runCrash(t, false, nil) }
 
 // TestCrashFaulty does the same with a writer whose store injects ambiguous writes (the write
 // happens, then an error is reported) and transient failures; the writer retries failed operations
 // idempotently (WriteOptions.AppID).
-func TestCrashFaulty(t *testing.T) { runCrash(t, true) }
+func TestCrashFaulty(t *testing.T) { runCrash(t, true, nil) }
 
-// crashFigures are the totals a crash test reports.
-type crashFigures struct {
+// TestCrashS3 kills writers of a table on the S3 server this process serves, so that requests
+// are cut off mid-flight. It runs half as many iterations by default.
+func TestCrashS3(t *testing.T) { runCrash(t, false, s3test.Start(t)) }
+
+// checkFigures are totals a test reports.
+type checkFigures struct {
 	kills, checkpoints, danglingHints int
 	startup, checking                 time.Duration // spent starting workers, and checking the table
 }
@@ -46,14 +61,18 @@ type crashFigures struct {
 // loops appending and overwriting partitions, kills it after a seeded random delay of 5 to 150 ms
 // from the moment it starts writing, and checks the table: the log is contiguous and every commit
 // file whole and made by a recorded operation exactly once; every version loads with the files the
-// commits say, the new versions and the latest scan to the content the operations say; every file
+// commits say (see fullSweepUpTo), the new versions and the latest scan to the content the
+// operations say; every file
 // the latest version references exists; every checkpoint holds exactly the live files of its
 // version; _last_checkpoint, if present, describes a checkpoint that exists (else the kernel must
 // still load the table, which it is checked to do); and every operation the worker saw succeed is
 // in the log.
-func runCrash(t *testing.T, faulty bool) {
+func runCrash(t *testing.T, faulty bool, srv *s3test.Server) {
 	seed := testSeed(t)
 	iterations := defaultCrashIterations
+	if srv != nil {
+		iterations /= 2 // every check is a round of HTTP requests
+	}
 	if s := os.Getenv(itersEnv); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n <= 0 {
@@ -65,7 +84,13 @@ func runCrash(t *testing.T, faulty bool) {
 	started := time.Now()
 	dir := t.TempDir()
 	location := filepath.Join(dir, "table")
-	tbl, err := table.Open(ctx, location)
+	var sopts storage.Options
+	var serverEnv []string
+	if srv != nil {
+		location, serverEnv = srv.Location("tables/crash"), srv.Env()
+		sopts = storage.Options{S3Endpoint: srv.Endpoint, S3Region: srv.Region, S3AccessKey: srv.AccessKey, S3SecretKey: srv.SecretKey}
+	}
+	tbl, err := table.Open(ctx, location, table.WithStorageOptions(sopts))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,10 +98,11 @@ func runCrash(t *testing.T, faulty bool) {
 		Properties: map[string]string{"delta.checkpointInterval": "2"}}); err != nil {
 		t.Fatal(err)
 	}
-	rng := rand.New(rand.NewPCG(seed, 0xc4a5))
+	rng := rand.New(rand.NewPCG(seed, 0xc4a5))    // kill delays
+	sample := rand.New(rand.NewPCG(seed, 0x5a3b)) // old versions to reload
 	h := newHistory(tbl)
 	var recordFiles []string
-	var fig crashFigures
+	var fig checkFigures
 	var ops map[string]*opRecord
 	for it := range iterations {
 		delay := time.Duration(5+rng.IntN(146)) * time.Millisecond
@@ -91,6 +117,7 @@ func runCrash(t *testing.T, faulty bool) {
 		if faulty {
 			env = append(env, faultyEnv+"=1")
 		}
+		env = append(env, serverEnv...)
 		t0 := time.Now()
 		w := startWorker(t, fmt.Sprintf("crash worker %d", it), roleCrash, env)
 		w.waitReady(t)
@@ -117,8 +144,14 @@ func runCrash(t *testing.T, faulty bool) {
 		h.extend(ctx, t, ops)
 		h.checkOutcomes(t, ops, faulty)
 		h.checkFilesExist(ctx, t)
+		// Every version loads with the files its commits say; new versions also scan to the
+		// expected rows. Versions checked before are immutable, so past fullSweepUpTo versions
+		// a seeded sample of them is reloaded each time (and all of them at the end), keeping
+		// long runs linear.
 		for v := int64(0); v <= h.latest(); v++ {
-			h.verifyVersion(ctx, t, v, v > prev || v == h.latest())
+			if v > prev || v == h.latest() || h.latest() <= fullSweepUpTo || sample.IntN(int(prev)+1) < sampledOldVersions {
+				h.verifyVersion(ctx, t, v, v > prev || v == h.latest())
+			}
 		}
 		h.checkCheckpoints(ctx, t, &fig)
 		fig.checking += time.Since(t0)
@@ -126,10 +159,15 @@ func runCrash(t *testing.T, faulty bool) {
 			t.Fatalf("iteration %d (killed after %s) left the table broken; seed %d", it, delay, seed)
 		}
 	}
+	for v := int64(0); v <= h.latest(); v++ {
+		h.verifyVersion(ctx, t, v, false)
+	}
 	st := h.checkOutcomes(t, ops, faulty)
-	t.Logf("%d iterations (%d kills) in %s (starting workers %s, checking %s): %d versions, %d checkpoints, %d _last_checkpoint hints without their checkpoint; operations: %s",
+	orphans, temps := h.leftovers(ctx, t, location, srv == nil)
+	t.Logf("%d iterations (%d kills) in %s (starting workers %s, checking %s): %d versions, %d checkpoints, "+
+		"%d checks found _last_checkpoint without its checkpoint; kills left %d unreferenced data files and %d temporary files; operations: %s",
 		iterations, fig.kills, time.Since(started).Round(time.Millisecond), fig.startup.Round(time.Millisecond), fig.checking.Round(time.Millisecond),
-		h.latest()+1, fig.checkpoints, fig.danglingHints, st)
+		h.latest()+1, fig.checkpoints, fig.danglingHints, orphans, temps, st)
 	if faulty {
 		retried := 0
 		for _, op := range ops {
@@ -141,11 +179,43 @@ func runCrash(t *testing.T, faulty bool) {
 	}
 }
 
+// leftovers counts the data files no version references (written by an operation that was killed
+// or failed before its commit landed) and, for a local table, the storage layer's temporary files
+// (a write killed before it was published): evidence of where the kills landed.
+func (h *history) leftovers(ctx context.Context, t *testing.T, dir string, local bool) (orphans, temps int) {
+	t.Helper()
+	referenced := map[string]bool{}
+	for _, files := range h.files {
+		for k := range files {
+			referenced[k] = true
+		}
+	}
+	infos, err := h.tbl.Store().List(ctx, "", "")
+	if err != nil {
+		t.Errorf("list table: %v", err)
+		return 0, 0
+	}
+	for _, info := range infos {
+		if !strings.HasPrefix(info.Key, delta.LogDir) && !referenced[info.Key] {
+			orphans++
+		}
+	}
+	if local {
+		filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && strings.HasPrefix(d.Name(), ".strata-tmp-") {
+				temps++
+			}
+			return nil
+		})
+	}
+	return orphans, temps
+}
+
 var reCheckpointKey = regexp.MustCompile(`^_delta_log/(\d{20})\.checkpoint\.parquet$`)
 
 // checkCheckpoints decodes every checkpoint not checked yet and compares its add actions with the
 // live files of its version, then checks _last_checkpoint.
-func (h *history) checkCheckpoints(ctx context.Context, t *testing.T, fig *crashFigures) {
+func (h *history) checkCheckpoints(ctx context.Context, t *testing.T, fig *checkFigures) {
 	t.Helper()
 	store := h.tbl.Store()
 	infos, err := store.List(ctx, delta.LogDir, "")

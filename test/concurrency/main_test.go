@@ -15,14 +15,16 @@ import (
 // The test binary re-executes itself as worker processes. These variables carry a worker's
 // instructions; roleEnv switches TestMain into the worker role.
 const (
-	roleEnv     = "STRATA_CONCURRENCY_ROLE"     // "writer" (concurrency test) or "crash"
-	locationEnv = "STRATA_CONCURRENCY_LOCATION" // table location (directory or s3:// URL)
-	workerEnv   = "STRATA_CONCURRENCY_WORKER"   // worker number (writer) or iteration (crash)
-	seedEnv     = "STRATA_CONCURRENCY_SEED"     // the test's seed; also read by the parent
-	opsEnv      = "STRATA_CONCURRENCY_OPS"      // operations per writer
-	recordsEnv  = "STRATA_CONCURRENCY_RECORDS"  // path of the worker's JSON-lines record file
-	faultyEnv   = "STRATA_CONCURRENCY_FAULTY"   // "1": write through storage.Faulty
-	itersEnv    = "STRATA_CRASH_ITERATIONS"     // kills per crash test
+	roleEnv        = "STRATA_CONCURRENCY_ROLE"         // "writer" (concurrency test) or "crash"
+	locationEnv    = "STRATA_CONCURRENCY_LOCATION"     // table location (directory or s3:// URL)
+	workerEnv      = "STRATA_CONCURRENCY_WORKER"       // worker number (writer) or iteration (crash)
+	seedEnv        = "STRATA_CONCURRENCY_SEED"         // the test's seed; also read by the parent
+	opsEnv         = "STRATA_CONCURRENCY_OPS"          // operations per writer
+	recordsEnv     = "STRATA_CONCURRENCY_RECORDS"      // path of the worker's JSON-lines record file
+	faultyEnv      = "STRATA_CONCURRENCY_FAULTY"       // "1": write through storage.Faulty
+	itersEnv       = "STRATA_CRASH_ITERATIONS"         // kills per crash test
+	durationEnv    = "STRATA_CONCURRENCY_DURATION"     // writer: start operations for this long instead of a fixed count
+	appendsOnlyEnv = "STRATA_CONCURRENCY_APPENDS_ONLY" // writer: "1": only blind appends, no think time
 )
 
 // Worker roles.
@@ -55,6 +57,9 @@ type workerConfig struct {
 	ops      int
 	records  string
 	faulty   bool
+	// duration and appendsOnly shape a writer's workload (see scenario).
+	duration    time.Duration
+	appendsOnly bool
 }
 
 func runWorker(role string) error {
@@ -62,6 +67,8 @@ func runWorker(role string) error {
 		location: os.Getenv(locationEnv),
 		records:  os.Getenv(recordsEnv),
 		faulty:   os.Getenv(faultyEnv) == "1",
+
+		appendsOnly: os.Getenv(appendsOnlyEnv) == "1",
 	}
 	var err error
 	if cfg.worker, err = strconv.Atoi(os.Getenv(workerEnv)); err != nil {
@@ -73,6 +80,11 @@ func runWorker(role string) error {
 	if s := os.Getenv(opsEnv); s != "" {
 		if cfg.ops, err = strconv.Atoi(s); err != nil {
 			return fmt.Errorf("%s: %w", opsEnv, err)
+		}
+	}
+	if s := os.Getenv(durationEnv); s != "" {
+		if cfg.duration, err = time.ParseDuration(s); err != nil {
+			return fmt.Errorf("%s: %w", durationEnv, err)
 		}
 	}
 	if role == roleWriter {

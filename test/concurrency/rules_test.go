@@ -89,11 +89,13 @@ type outcomeStats struct {
 	conflicts map[string]int // by conflict kind
 	errors    int
 	inFlight  int // killed before recording an outcome
+	landed    int // of those, operations whose commit is in the log
 	retried   int // commits that took more than one put-if-absent attempt
 }
 
 func (s outcomeStats) String() string {
-	return fmt.Sprintf("committed %s, conflicts %s, errors %d, killed in flight %d", fmtCounts(s.committed), fmtCounts(s.conflicts), s.errors, s.inFlight)
+	return fmt.Sprintf("committed %s, conflicts %s, errors %d, killed in flight %d (%d of them after their commit landed)",
+		fmtCounts(s.committed), fmtCounts(s.conflicts), s.errors, s.inFlight, s.landed)
 }
 
 func fmtCounts(m map[string]int) string {
@@ -160,6 +162,9 @@ func (h *history) checkOutcomes(t *testing.T, ops map[string]*opRecord, allowErr
 			}
 		case "":
 			st.inFlight++
+			if inLog {
+				st.landed++
+			}
 		default:
 			t.Errorf("op %s: unknown outcome %q", id, op.Outcome)
 		}

@@ -1,23 +1,29 @@
 // Package interop proves that Strata's tables are real Delta Lake tables, both ways, against two
-// independent readers:
+// independent readers, Python's `deltalake` (delta-rs) and DuckDB:
 //
 //   - Strata writes, others read (strata_writes_test.go): tables built with the `strata table` CLI
-//     (run in process) through create (explicit and implicit), appends from CSV, NDJSON and Parquet,
-//     overwrite, overwrite --replace-where, append --merge-schema, restore, checkpoint (explicit and
-//     by delta.checkpointInterval) and vacuum, partitioned (values with spaces, '/', '=', '%',
-//     unicode, nulls) and not, read back identically, version by version, by Python's `deltalake`
-//     (delta-rs) and by DuckDB reading exactly the Parquet files delta-rs reports with the
-//     partition values delta-rs parsed: same columns, same types (up to Arrow encoding), same rows
-//     as multisets compared value by value, and the same table facts (version, schema,
-//     partitioning, protocol, properties, file count, size, record count). Versions whose files
-//     VACUUM removed fail in all three.
+//     (run in process) through create (explicit, and implicit by a first append), appends from
+//     CSV, NDJSON and Parquet, overwrite, overwrite --replace-where, append --merge-schema,
+//     restore, checkpoint (explicit and by delta.checkpointInterval) and vacuum; partitioned
+//     (values with spaces, '/', '=', '%', ':', glob characters, unicode, nulls; string, date, long
+//     and timestamp partition columns) and not; with column mapping and timestamp_ntz. Every
+//     version reads back identically with delta-rs and with DuckDB reading exactly the Parquet
+//     files delta-rs reports (with the partition values delta-rs parsed): same columns, same
+//     types up to Arrow encoding, same rows as multisets compared value by value; and
+//     `describe --json` states delta-rs's facts (version, schema, partitioning, protocol and
+//     features, properties, file count, size, record count). After VACUUM, the versions that
+//     need a deleted file fail in all three and the others still read the same.
 //   - delta-rs writes, Strata reads (deltars_writes_test.go): tables written by
-//     deltalake.write_deltalake and DeltaTable's delete, update, merge, restore, optimize,
-//     checkpoint and vacuum, with nested and temporal types, read back by `strata table scan
-//     --version N` exactly as delta-rs reads every version itself.
+//     deltalake.write_deltalake (append, overwrite, predicate overwrite, partition_by,
+//     schema_mode="merge") and DeltaTable's delete, update, merge, restore, optimize.compact,
+//     create_checkpoint, automatic checkpoints, alter and vacuum, with nested, temporal, decimal
+//     and binary types and change data feed, read back by `strata table scan --version N` exactly
+//     as delta-rs reads every version itself, with the same facts. Versions whose protocol needs
+//     a reader feature Strata does not implement must be refused with an error naming it.
 //
-// The Python side runs python3 from PATH with the packages pinned in test/requirements.txt; their
-// absence fails the tests (it does not skip them).
+// The comparison itself is tested in compare_test.go. The Python side runs python3 from PATH with
+// the packages pinned in test/requirements.txt; their absence fails the tests (never skips
+// them). Set INTEROP_KEEP_DIR to keep every table and file the tests make.
 package interop
 
 import (
@@ -134,10 +140,12 @@ func runStrata(t *testing.T, args ...string) strataResult {
 	if err != nil {
 		t.Fatal(err)
 	}
-	oldOut, oldErr := os.Stdout, os.Stderr
-	os.Stdout, os.Stderr = outF, errF
-	code := cli.Main(args)
-	os.Stdout, os.Stderr = oldOut, oldErr
+	code := func() int {
+		oldOut, oldErr := os.Stdout, os.Stderr
+		os.Stdout, os.Stderr = outF, errF
+		defer func() { os.Stdout, os.Stderr = oldOut, oldErr }()
+		return cli.Main(args)
+	}()
 	outF.Close()
 	errF.Close()
 	stdout, _ := os.ReadFile(outF.Name())
@@ -174,6 +182,22 @@ func workDir(t *testing.T) string {
 	}
 	t.Logf("files kept in %s", dir)
 	return dir
+}
+
+// pinnedPackages returns the package versions test/requirements.txt pins.
+func pinnedPackages(t *testing.T) map[string]string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "requirements.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pins := map[string]string{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if name, version, ok := strings.Cut(strings.TrimSpace(line), "=="); ok && !strings.HasPrefix(line, "#") {
+			pins[name] = version
+		}
+	}
+	return pins
 }
 
 // --- reading rows ---

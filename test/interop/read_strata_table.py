@@ -8,7 +8,8 @@ each version N of TABLE this writes OUT/vN.deltars.parquet (DeltaTable(TABLE, ve
 see interop_common.duckdb_read), and OUT/latest.deltars.parquet (the table loaded without a
 version, through its checkpoint). It reads every version of VACUUMED the same way
 (OUT/vacN.*.parquet); there, versions that need a deleted file must fail. OUT/report.json holds
-delta-rs's facts about every version and each read's row count or error.
+delta-rs's facts about every version, each read's row count or error, and any data file whose
+statistics (as delta-rs parses them) contradict its data.
 """
 
 import sys
@@ -18,7 +19,7 @@ from interop_common import report_table, write_json
 
 def main():
     table, vacuumed, out = sys.argv[1:4]
-    write_json(report_table(table, vacuumed, out, ("deltars", "duckdb")), f"{out}/report.json")
+    write_json(report_table(table, vacuumed, out, ("deltars", "duckdb"), check_stats=True), f"{out}/report.json")
 
 
 if __name__ == "__main__":

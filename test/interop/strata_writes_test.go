@@ -21,6 +21,8 @@ type scenarioBuilder struct {
 	inputs string // directory of input files
 	table  string
 	notes  map[int64]string // version -> the step that made it
+	// checkpointed are the versions `table checkpoint` reported checkpointing.
+	checkpointed []int64
 }
 
 // file writes an input file and returns its path.
@@ -59,7 +61,9 @@ func (b *scenarioBuilder) strata(note string, args ...string) map[string]any {
 		b.t.Errorf("step %q: output is not JSON: %v: %s", note, err, res.stdout)
 		return nil
 	}
-	if v, ok := out["version"].(float64); ok && !strings.HasPrefix(note, "checkpoint") {
+	if v, ok := out["version"].(float64); ok && args[1] == "checkpoint" {
+		b.checkpointed = append(b.checkpointed, int64(v))
+	} else if ok {
 		if out["created"] == true && v > 0 && b.notes[int64(v)-1] == "" {
 			b.notes[int64(v)-1] = note + " (its table creation)"
 		}
@@ -89,6 +93,7 @@ var strataScenarios = []strataScenario{
 	{name: "unpartitioned", build: buildUnpartitioned},
 	{name: "partitioned", build: buildPartitioned},
 	{name: "implicit_create_auto_checkpoint", build: buildAutoCheckpointed, checkpoints: []int64{3, 6, 9}},
+	{name: "column_mapping_timestamp_ntz", build: buildColumnMapped},
 }
 
 // buildUnpartitioned: an explicitly created table with every primitive type the brief lists,
@@ -97,18 +102,20 @@ func buildUnpartitioned(b *scenarioBuilder) {
 	b.strata("create", "table", "create", "{T}", "--schema",
 		"id BIGINT NOT NULL, i INT, d DOUBLE, amt DECIMAL(10,2), s STRING, b BOOLEAN, dt DATE, ts TIMESTAMP",
 		"--property", "interop.owner=test", "--comment", "interop: unpartitioned")
-	b.strata("append CSV", "table", "append", "{T}", b.file("u1.csv",
-		"id,d,s,b,dt,ts\n"+
-			"1,1.5,héllo wörld 世界 🚀,true,2024-02-29,2024-01-02 03:04:05.123456\n"+
-			"2,-2.25e10,\"comma, \"\"quoted\"\"\",false,1900-01-01,1969-12-31T23:59:59.999999Z\n"+
-			"3,,,,,\n"+
-			"4,inf,NULL,TRUE,1970-01-01,2024-06-01T12:00:00+02:00\n"+
-			"5,nan,\"multi\nline\",false,9999-12-31,2000-01-01 00:00:00\n"+
-			"6,-0.0,  padded  ,true,2024-01-01,2024-01-01T00:00:00.000001Z\n"))
-	b.strata("append NDJSON", "table", "append", "{T}", b.file("u2.ndjson",
-		`{"id": 9007199254740993, "d": 0.1, "s": "tab\there \"q\" \\ \u00e9 \ud83d\ude00", "b": true}`+"\n"+
-			`{"id": -9223372036854775808, "d": 1e300, "s": "", "b": null}`+"\n"+
-			`{"id": 7, "d": 5e-324, "s": null}`+"\n"))
+	b.strata("append CSV (text into every declared type)", "table", "append", "{T}", b.file("u1.csv",
+		"id,i,d,amt,s,b,dt,ts\n"+
+			"1,7,1.5,12.34,héllo wörld 世界 🚀,true,2024-02-29,2024-01-02 03:04:05.123456\n"+
+			"2,-2147483648,-2.25e10,-0.5,\"comma, \"\"quoted\"\"\",false,1900-01-01,1969-12-31T23:59:59.999999Z\n"+
+			"3,,,,,,,\n"+
+			"4,2147483647,inf,99999999.99,NULL,TRUE,1970-01-01,2024-06-01T12:00:00+02:00\n"+
+			"5,0,nan,0,\"multi\nline\",false,9999-12-31,2000-01-01 00:00:00\n"+
+			"6,-1,-0.0,-0.01,  padded  ,true,2024-01-01,2024-01-01T00:00:00.000001Z\n"+
+			"8,42,3,1e2,00123,false,2024-01-01,2024-01-01\n"))
+	b.strata("append NDJSON (JSON strings into date and timestamp)", "table", "append", "{T}", b.file("u2.ndjson",
+		`{"id": 9007199254740993, "i": 5, "d": 0.1, "amt": 1.5, "s": "tab\there \"q\" \\ \u00e9 \ud83d\ude00", "b": true, "dt": "2024-12-31", "ts": "2024-12-31T23:59:59.5Z"}`+"\n"+
+			`{"id": -9223372036854775808, "d": 1e300, "amt": "-2.25", "s": "", "b": null, "dt": null, "ts": "1970-01-01 00:00:00"}`+"\n"+
+			`{"id": 7, "d": 5e-324, "s": null, "i": null, "amt": 0}`+"\n"+
+			`{"id": 9, "d": 3, "s": 42}`+"\n"))
 	b.strata("append Parquet (all types)", "table", "append", "{T}", b.parquet("u3.parquet",
 		col("id", arrow.PrimitiveTypes.Int64, false, int64(100), int64(101), int64(102), int64(103)),
 		col("i", arrow.PrimitiveTypes.Int32, true, int32(math.MaxInt32), int32(math.MinInt32), nil, int32(0)),
@@ -126,6 +133,20 @@ func buildUnpartitioned(b *scenarioBuilder) {
 		col("id", arrow.PrimitiveTypes.Int64, false, int64(50), int64(51)),
 		col("i", arrow.PrimitiveTypes.Int32, true, int32(5), nil),
 		col("amt", dec10, true, "0.01", "-12345.67")))
+	// Four input files of 500 rows: the writer closes a data file once it reaches the target
+	// size, between batches (it does not split a batch), so this gives several data files.
+	var parts []string
+	for p := 0; p < 4; p++ {
+		var f strings.Builder
+		f.WriteString("id,i,d,amt,s,b,dt,ts\n")
+		for n := 1000 + 500*p; n < 1500+500*p; n++ {
+			fmt.Fprintf(&f, "%d,%d,%d.25,%d.%02d,row %d %s,%v,2024-%02d-%02d,2024-01-01 00:00:%02d.%06d\n",
+				n, n%7-3, n, n, n%100, n, strings.Repeat("x", n%40), n%3 == 0, 1+n%12, 1+n%28, n%60, n*37%1000000)
+		}
+		parts = append(parts, b.file(fmt.Sprintf("u5b-%d.csv", p), f.String()))
+	}
+	b.strata("append 4 CSV files into data files of ~4 KiB (--target-file-size)",
+		append([]string{"table", "append", "{T}", "--target-file-size", "4096"}, parts...)...)
 	b.strata("append --merge-schema CSV (adds note, score)", "table", "append", "{T}", "--merge-schema", b.file("u6.csv",
 		"id,s,note,score\n"+
 			"60,merged,first note,0.25\n"+
@@ -143,32 +164,35 @@ func buildPartitioned(b *scenarioBuilder) {
 		"id BIGINT NOT NULL, s STRING, v DOUBLE, amt DECIMAL(10,2), region STRING, day DATE",
 		"--partition-by", "region,day")
 	b.strata("append CSV", "table", "append", "{T}", b.file("p1.csv",
-		"id,s,v,region,day\n"+
-			"1,héllo,1.5,a b,2024-01-01\n"+
-			"2,slash,2.5,a/b=c%d,\n"+
-			"3,nullregion,3.5,,2024-01-02\n"+
-			"4,unicode,4.5,ü 50%,2024-01-03\n"+
-			"5,allnull,,,\n"+
-			"6,colon,6.5,x:y,2024-01-01\n"+
-			"7,pct,7.5,%,2024-01-01\n"+
-			"8,same,8.5,a b,2024-01-01\n"+
-			"9,spaces,9.5, lead and trail ,2024-01-04\n"+
-			"10,glob,10.5,we*ird[1]?#,2024-01-05\n"))
+		"id,s,v,amt,region,day\n"+
+			"1,héllo,1.5,0.10,a b,2024-01-01\n"+
+			"2,slash,2.5,,a/b=c%d,\n"+
+			"3,nullregion,3.5,3,,2024-01-02\n"+
+			"4,unicode,4.5,-4.5,ü 50%,2024-01-03\n"+
+			"5,allnull,,,,\n"+
+			"6,colon,6.5,,x:y,2024-01-01\n"+
+			"7,pct,7.5,,%,2024-01-01\n"+
+			"8,same,8.5,,a b,2024-01-01\n"+
+			"9,spaces,9.5,,  lead and trail ,2024-01-04\n"+
+			"10,glob,10.5,,we*ird[1]?#,2024-01-05\n"))
 	b.strata("append Parquet", "table", "append", "{T}", b.parquet("p2.parquet",
 		col("id", arrow.PrimitiveTypes.Int64, false, int64(11), int64(12), int64(13)),
 		col("s", arrow.BinaryTypes.String, true, "pq", nil, "emoji 🚀"),
 		col("amt", dec10, true, "12.34", "-0.01", nil),
 		col("region", arrow.BinaryTypes.String, true, "a b", nil, "Ünïcödé €"),
 		col("day", arrow.FixedWidthTypes.Date32, true, "2024-01-01", nil, "2024-02-29")))
-	b.strata("append NDJSON (no day: null partition)", "table", "append", "{T}", b.file("p3.ndjson",
-		`{"id": 14, "s": "json", "v": 14.5, "region": "a/b=c%d"}`+"\n"+
-			`{"id": 15, "s": "json2", "region": null}`+"\n"))
+	b.strata("append NDJSON (day as a JSON string, or absent: null partition)", "table", "append", "{T}", b.file("p3.ndjson",
+		`{"id": 14, "s": "json", "v": 14.5, "amt": "3.10", "region": "a/b=c%d"}`+"\n"+
+			`{"id": 15, "s": "json2", "region": null, "day": "2024-01-02"}`+"\n"+
+			`{"id": 16, "s": "json3", "v": 16, "region": "a b", "day": "2024-01-01"}`+"\n"))
 	b.strata("overwrite --replace-where region = 'a b'", "table", "overwrite", "{T}", "--replace-where", "region = 'a b'", b.file("p4.csv",
 		"id,s,v,region,day\n"+
 			"20,replaced,20.5,a b,2024-01-01\n"+
 			"21,replaced2,,a b,2024-05-05\n"))
-	b.strata("overwrite --replace-where day IS NULL", "table", "overwrite", "{T}", "--replace-where", "day IS NULL", b.file("p5.ndjson",
-		`{"id": 22, "s": "nullday", "region": "a/b=c%d"}`+"\n"))
+	b.strata("overwrite --replace-where day IS NULL", "table", "overwrite", "{T}", "--replace-where", "day IS NULL", b.file("p5.csv",
+		"id,s,amt,region,day\n"+
+			"22,nullday,1.25,a/b=c%d,\n"+
+			"23,nullboth,,,\n"))
 	b.strata("append --merge-schema Parquet (adds tag INT)", "table", "append", "{T}", "--merge-schema", b.parquet("p6.parquet",
 		col("id", arrow.PrimitiveTypes.Int64, false, int64(30), int64(31)),
 		col("s", arrow.BinaryTypes.String, true, "merged", nil),
@@ -239,9 +263,13 @@ func checkStrataScenario(t *testing.T, sc strataScenario) {
 		t.Fatalf("table not created: %v", err)
 	}
 	last := latest.Version
-	if sc.checkpoints != nil {
-		if got := logCheckpoints(t, b.table); !slices.Equal(got, sc.checkpoints) {
-			t.Errorf("checkpoints in _delta_log at versions %v, want %v (delta.checkpointInterval=3)", got, sc.checkpoints)
+	cps := logCheckpoints(t, b.table)
+	if sc.checkpoints != nil && !slices.Equal(cps, sc.checkpoints) {
+		t.Errorf("checkpoints in _delta_log at versions %v, want %v (delta.checkpointInterval=3)", cps, sc.checkpoints)
+	}
+	for _, v := range b.checkpointed {
+		if !slices.Contains(cps, v) {
+			t.Errorf("`table checkpoint` reported version %d, but _delta_log has checkpoints at %v", v, cps)
 		}
 	}
 
@@ -280,4 +308,32 @@ func checkStrataScenario(t *testing.T, sc strataScenario) {
 	}
 	tc.rep = readPyReport(t, filepath.Join(pyOut, "report.json"))
 	tc.run(t)
+}
+
+// buildColumnMapped: a table with column mapping (mode name: files and partition directories use
+// physical names), a column name with a space, and a timestamp_ntz column, hence protocol (3,7)
+// with reader features columnMapping and timestampNtz.
+func buildColumnMapped(b *scenarioBuilder) {
+	b.strata("create (columnMapping name)", "table", "create", "{T}", "--schema",
+		`id BIGINT NOT NULL, "my col" STRING, ntz TIMESTAMP_NTZ, amt DECIMAL(10,2), region STRING`,
+		"--partition-by", "region", "--property", "delta.columnMapping.mode=name")
+	b.strata("append CSV", "table", "append", "{T}", b.file("c1.csv",
+		"id,my col,ntz,amt,region\n"+
+			"1,a,2024-01-01 10:00:00,1.25,x y\n"+
+			"2,,,,\n"+
+			"3,c,1969-12-31 23:59:59.999999,-3,x/y\n"))
+	b.strata("append NDJSON", "table", "append", "{T}", b.file("c2.ndjson",
+		`{"id": 4, "my col": "json", "ntz": "2024-02-29T12:00:00", "amt": 4.5, "region": "x y"}`+"\n"))
+	b.strata("append --merge-schema CSV (adds 'extra col')", "table", "append", "{T}", "--merge-schema", b.file("c3.csv",
+		"id,extra col,region\n"+
+			"5,e,x y\n"))
+	b.strata("overwrite --replace-where region = 'x y'", "table", "overwrite", "{T}", "--replace-where", "region = 'x y'", b.file("c4.csv",
+		"id,my col,region\n"+
+			"6,replaced,x y\n"))
+	b.strata("restore --version 2", "table", "restore", "{T}", "--version", "2")
+	b.strata("checkpoint", "table", "checkpoint", "{T}")
+	b.strata("append Parquet", "table", "append", "{T}", b.parquet("c7.parquet",
+		col("id", arrow.PrimitiveTypes.Int64, false, int64(7)),
+		col("ntz", &arrow.TimestampType{Unit: arrow.Microsecond}, true, "2030-01-01T00:00:00Z"),
+		col("region", arrow.BinaryTypes.String, true, "p/q")))
 }

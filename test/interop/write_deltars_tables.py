@@ -156,7 +156,8 @@ TYPED_SCHEMA = pa.schema([
 
 def build_partition_types(path):
     """A table partitioned by one column of each primitive type delta-rs can partition by, so
-    that Strata parses delta-rs's partition value serialization of each."""
+    that Strata parses delta-rs's partition value serialization of each; then altered (a CHECK
+    constraint, an added column) and appended to with schema_mode="merge"."""
     rows = [
         {"id": 1, "p_int": -5, "p_long": 2**40, "p_bool": True, "p_dec": decimal.Decimal("1.50"),
          "p_ts": datetime.datetime(2024, 1, 1, 12, 30, 0, 123456, tzinfo=UTC), "p_ntz": datetime.datetime(2024, 1, 1, 0, 0), "p_double": 1.5},
@@ -169,12 +170,27 @@ def build_partition_types(path):
     write_deltalake(path, pa.Table.from_pylist(rows[:1], schema=TYPED_SCHEMA), mode="append")
     DeltaTable(path).create_checkpoint()
     DeltaTable(path).delete("p_int IS NULL")
+    dt = DeltaTable(path)
+    dt.alter.add_constraint({"id_positive": "id > 0"})
+    dt.alter.add_columns([deltalake.Field("added", "string", nullable=True)])
+    write_deltalake(path, pa.Table.from_pylist([{"id": 9, "p_int": 9, "added": "after alter"}]), mode="append", schema_mode="merge")
+
+
+def build_unsupported_feature(path):
+    """delta-rs 1.6.6's alter.set_table_properties upgrades the protocol with reader feature
+    variantType (though no column is a variant), which Strata does not implement: the versions
+    before it must read, the later ones must be refused naming the feature."""
+    write_deltalake(path, pa.Table.from_pylist([{"id": 1, "s": "a"}, {"id": 2, "s": None}]))
+    write_deltalake(path, pa.Table.from_pylist([{"id": 3, "s": "b"}]), mode="overwrite")
+    DeltaTable(path).alter.set_table_properties({"delta.logRetentionDuration": "interval 60 days"})
+    write_deltalake(path, pa.Table.from_pylist([{"id": 4, "s": "c"}]), mode="append")
 
 
 TABLES = {
     "rich": build_rich,
     "partitioned": build_partitioned,
     "partition_types": build_partition_types,
+    "unsupported_reader_feature": build_unsupported_feature,
 }
 
 
