@@ -358,7 +358,7 @@ func compareTables(t *testing.T, what string, got, want canonTable) {
 		t.Errorf("%s: schema\n got  %s\n want %s", what, schemaString(got), schemaString(want))
 		return
 	}
-	missing, extra := multisetDiff(got.rows, want.rows)
+	extra, missing := testutil.MultisetDiff(got.rows, want.rows)
 	if len(missing)+len(extra) == 0 {
 		return
 	}
@@ -382,26 +382,6 @@ func listSome(prefix string, rows []string) string {
 		rows = append(rows[:8:8], fmt.Sprintf("... (%d more)", len(rows)-8))
 	}
 	return prefix + strings.Join(rows, prefix)
-}
-
-// multisetDiff returns the rows of want not in got and the rows of got not in want (both sorted
-// inputs), counting duplicates.
-func multisetDiff(got, want []string) (missing, extra []string) {
-	i, j := 0, 0
-	for i < len(got) || j < len(want) {
-		switch {
-		case j == len(want) || (i < len(got) && got[i] < want[j]):
-			extra = append(extra, got[i])
-			i++
-		case i == len(got) || want[j] < got[i]:
-			missing = append(missing, want[j])
-			j++
-		default:
-			i++
-			j++
-		}
-	}
-	return missing, extra
 }
 
 // describeJSON runs `strata table describe PATH --json [--version N]`.
@@ -711,7 +691,7 @@ func checkDerivedVersion(t *testing.T, path, specDir string, kernel *delta.Table
 	sort.Strings(got)
 	want := append([]string{}, v.Files...)
 	sort.Strings(want)
-	if missing, extra := multisetDiff(got, want); len(missing)+len(extra) > 0 {
+	if extra, missing := testutil.MultisetDiff(got, want); len(missing)+len(extra) > 0 {
 		t.Errorf("live files: %d, want %d%s%s", len(got), len(want), listSome("\n missing: ", missing), listSome("\n unexpected: ", extra))
 	}
 	if len(v.MissingFiles) > 0 {

@@ -38,3 +38,23 @@ func ConformanceDir(tb testing.TB) string {
 	}
 	return d
 }
+
+// MultisetDiff compares two sorted lists of rendered rows as multisets: it returns the rows of a
+// not matched in b and those of b not matched in a, counting duplicates.
+func MultisetDiff(a, b []string) (onlyA, onlyB []string) {
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j == len(b) || (i < len(a) && a[i] < b[j]):
+			onlyA = append(onlyA, a[i])
+			i++
+		case i == len(a) || b[j] < a[i]:
+			onlyB = append(onlyB, b[j])
+			j++
+		default:
+			i++
+			j++
+		}
+	}
+	return onlyA, onlyB
+}

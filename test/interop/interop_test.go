@@ -44,6 +44,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stratalake/strata/internal/testutil"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
@@ -391,7 +393,7 @@ func diffRowSets(want, got *rowSet) string {
 			}
 		}
 	}
-	onlyWant, onlyGot := multisetDiff(want.rows, got.rows)
+	onlyWant, onlyGot := testutil.MultisetDiff(want.rows, got.rows)
 	if len(onlyWant)+len(onlyGot) > 0 {
 		fmt.Fprintf(&b, "rows differ (%d rows in %s, %d in %s):\n", len(want.rows), want.source, len(got.rows), got.source)
 		show := func(label string, rows []string) {
@@ -407,26 +409,6 @@ func diffRowSets(want, got *rowSet) string {
 		show(got.source, onlyGot)
 	}
 	return b.String()
-}
-
-// multisetDiff returns the rows of a not matched in b and those of b not matched in a; both
-// inputs are sorted.
-func multisetDiff(a, b []string) (onlyA, onlyB []string) {
-	i, j := 0, 0
-	for i < len(a) || j < len(b) {
-		switch {
-		case j == len(b) || (i < len(a) && a[i] < b[j]):
-			onlyA = append(onlyA, a[i])
-			i++
-		case i == len(a) || b[j] < a[i]:
-			onlyB = append(onlyB, b[j])
-			j++
-		default:
-			i++
-			j++
-		}
-	}
-	return onlyA, onlyB
 }
 
 func slicesEqual(a, b []string) bool {
