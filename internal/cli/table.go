@@ -32,6 +32,19 @@ func openTable(ctx context.Context, g *globals, location string) (*table.Table, 
 	return table.Open(ctx, location, table.WithStorageOptions(g.storageOptions()))
 }
 
+// openLatest opens the table at location and loads its latest snapshot.
+func openLatest(ctx context.Context, g *globals, location string) (*table.Table, *delta.Snapshot, error) {
+	t, err := openTable(ctx, g, location)
+	if err != nil {
+		return nil, nil, err
+	}
+	snap, err := t.Snapshot(ctx, -1)
+	if err != nil {
+		return nil, nil, err
+	}
+	return t, snap, nil
+}
+
 func parseProperties(kvs []string) (map[string]string, error) {
 	props := map[string]string{}
 	for _, kv := range kvs {
@@ -565,11 +578,7 @@ func newTableVacuumCmd(g *globals) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			t, err := openTable(ctx, g, args[0])
-			if err != nil {
-				return err
-			}
-			snap, err := t.Snapshot(ctx, -1)
+			t, snap, err := openLatest(ctx, g, args[0])
 			if err != nil {
 				return err
 			}
@@ -681,11 +690,7 @@ func newTableAlterCmd(g *globals) *cobra.Command {
 			if len(props) == 0 && len(unset) == 0 && !cmd.Flags().Changed("comment") {
 				return usageError{fmt.Errorf("nothing to change: give --set-property, --unset-property or --comment")}
 			}
-			t, err := openTable(ctx, g, args[0])
-			if err != nil {
-				return err
-			}
-			snap, err := t.Snapshot(ctx, -1)
+			t, snap, err := openLatest(ctx, g, args[0])
 			if err != nil {
 				return err
 			}
@@ -739,11 +744,7 @@ func newTableCheckpointCmd(g *globals) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			t, err := openTable(ctx, g, args[0])
-			if err != nil {
-				return err
-			}
-			snap, err := t.Snapshot(ctx, -1)
+			t, snap, err := openLatest(ctx, g, args[0])
 			if err != nil {
 				return err
 			}
