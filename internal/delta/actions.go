@@ -1,7 +1,6 @@
 package delta
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -219,13 +218,15 @@ func fileKey(path string, dv *DeletionVector) string {
 // ParseCommit decodes a commit file (newline-delimited JSON). name is used in error messages,
 // which give the line number of a malformed action.
 func ParseCommit(name string, data []byte) ([]Action, error) {
-	var out []Action
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 64*1024), 1<<30)
-	line := 0
-	for sc.Scan() {
-		line++
-		b := bytes.TrimSpace(sc.Bytes())
+	out := make([]Action, 0, bytes.Count(data, []byte{'\n'})+1)
+	for line := 1; len(data) > 0; line++ {
+		b := data
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			b, data = data[:i], data[i+1:]
+		} else {
+			data = nil
+		}
+		b = bytes.TrimSpace(b)
 		if len(b) == 0 {
 			continue
 		}
@@ -235,21 +236,13 @@ func ParseCommit(name string, data []byte) ([]Action, error) {
 		}
 		out = append(out, a)
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, name, err)
-	}
 	return out, nil
 }
 
 func parseAction(b []byte) (Action, error) {
 	var a Action
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if err := dec.Decode(&a); err != nil {
+	if err := json.Unmarshal(b, &a); err != nil {
 		return a, err
-	}
-	if dec.More() {
-		return a, fmt.Errorf("trailing data after action")
 	}
 	switch {
 	case a.Add != nil && a.Add.Path == "":

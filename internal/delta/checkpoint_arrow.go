@@ -19,6 +19,7 @@ var checkpointColumns = []string{"protocol", "metaData", "add", "remove", "txn",
 type structView struct {
 	arr    *array.Struct
 	fields map[string]arrow.Array
+	subs   map[string]*structView // cached views of struct children
 }
 
 func newStructView(a arrow.Array) *structView {
@@ -40,7 +41,15 @@ func (v *structView) sub(name string) *structView {
 	if v == nil {
 		return nil
 	}
-	return newStructView(v.fields[name])
+	if sv, ok := v.subs[name]; ok {
+		return sv
+	}
+	sv := newStructView(v.fields[name])
+	if v.subs == nil {
+		v.subs = map[string]*structView{}
+	}
+	v.subs[name] = sv
+	return sv
 }
 
 func (v *structView) str(name string, i int) (string, bool) {
@@ -109,6 +118,9 @@ func (v *structView) strMap(name string, i int) (map[string]string, bool) {
 		return nil, false
 	}
 	start, end := a.ValueOffsets(i)
+	if start == end {
+		return map[string]string{}, true
+	}
 	keys, items := a.Keys(), a.Items()
 	out := make(map[string]string, end-start)
 	for j := int(start); j < int(end); j++ {
@@ -209,7 +221,9 @@ func actionsFromRecord(name string, rec arrow.RecordBatch) ([]Action, error) {
 			} else if s, ok := c.json("stats_parsed", i); ok {
 				a.Stats = s
 			}
-			a.Tags, _ = c.strMap("tags", i)
+			if tags, _ := c.strMap("tags", i); len(tags) > 0 {
+				a.Tags = tags
+			}
 			a.DeletionVector = c.deletionVector(i)
 			a.BaseRowID = c.optI64("baseRowId", i)
 			a.DefaultRowCommitVersion = c.optI64("defaultRowCommitVersion", i)

@@ -263,3 +263,33 @@ func TestCheckpointActionsHaveNoStatsOnRemoves(t *testing.T) {
 		}
 	}
 }
+
+func TestSnapshotUpdate(t *testing.T) {
+	ctx := context.Background()
+	store, err := storage.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	buildLog(t, store, 40)
+	tbl := delta.NewTable(store, parquetio.Codec{})
+	for _, from := range []int64{0, 9, 21, 38, 39} {
+		old, err := tbl.Snapshot(ctx, from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := old.Update(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := tbl.Snapshot(ctx, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if state(t, got) != state(t, want) {
+			t.Fatalf("Update from %d differs from a fresh snapshot", from)
+		}
+		if len(got.Tombstones()) != len(want.Tombstones()) {
+			t.Fatalf("Update from %d: %d tombstones, want %d", from, len(got.Tombstones()), len(want.Tombstones()))
+		}
+	}
+}

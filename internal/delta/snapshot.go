@@ -352,17 +352,19 @@ func (t *Table) replay(ctx context.Context, seg *logSegment) (*Snapshot, error) 
 	if err != nil {
 		return nil, err
 	}
+	return t.finishReplay(st, seg, commits)
+}
+
+// finishReplay applies commits (the actions of seg.commits, in order) to st and builds the
+// snapshot at seg.version, checking the result is a table Strata can read.
+func (t *Table) finishReplay(st *replayState, seg *logSegment, commits [][]Action) (*Snapshot, error) {
 	var lastInfo CommitInfo
 	for i, actions := range commits {
 		if err := st.applyCommit(seg.commits[i], actions); err != nil {
 			return nil, fmt.Errorf("delta: table %s: %w", t.Location(), err)
 		}
 		if seg.commits[i].version == seg.version {
-			for _, a := range actions {
-				if a.CommitInfo != nil {
-					lastInfo = a.CommitInfo
-				}
-			}
+			lastInfo = commitInfoOf(actions)
 		}
 	}
 	if st.protocol == nil {
@@ -418,6 +420,56 @@ func (t *Table) replay(ctx context.Context, seg *logSegment) (*Snapshot, error) 
 	return snap, nil
 }
 
+// Update returns the latest snapshot of the table, built from s by replaying only the commits
+// after s's version (s itself when there are none). It is much cheaper than Table.Snapshot for a
+// long-running reader or writer that keeps its snapshot. s is not modified.
+func (s *Snapshot) Update(ctx context.Context) (*Snapshot, error) {
+	t := s.table
+	files, err := t.listLogFrom(ctx, versionPrefixKey(s.version+1))
+	if err != nil {
+		return nil, err
+	}
+	var newer []logFile
+	next := s.version + 1
+	for _, f := range files {
+		if f.kind == kindCommit && f.version == next {
+			newer = append(newer, f)
+			next++
+		}
+	}
+	if len(newer) == 0 {
+		return s, nil
+	}
+	commits, err := t.readCommits(ctx, newer)
+	if err != nil {
+		return nil, err
+	}
+	st := newReplayState(t.store.URL())
+	st.protocol, st.metadata = s.protocol, s.metadata
+	for _, f := range s.files {
+		st.adds[st.key(f.Path, nil)] = f
+	}
+	for _, r := range s.tombstones {
+		st.removes[st.key(r.Path, r.DeletionVector)] = r
+	}
+	for k, v := range s.txns {
+		st.txns[k] = v
+	}
+	for k, v := range s.domains {
+		st.domains[k] = v
+	}
+	seg := &logSegment{version: newer[len(newer)-1].version, checkpoint: s.segment.checkpoint,
+		commits: append(append([]logFile{}, s.segment.commits...), newer...)}
+	// Only the new commits are applied; the segment lists them all for timestamp lookups.
+	tail := &logSegment{version: seg.version, commits: newer}
+	snap, err := t.finishReplay(st, tail, commits)
+	if err != nil {
+		return nil, err
+	}
+	snap.segment = seg
+	return snap, nil
+}
+
 // replayState accumulates reconciled actions.
 type replayState struct {
 	root     string // the table root URL, for canonicalFilePath
@@ -451,6 +503,16 @@ func (st *replayState) key(path string, dv *DeletionVector) string {
 // to be decoded and resolved against the table root, and keys logical files by the file they
 // name, not by how the URI is spelled. Other URIs outside the root compare decoded, as written.
 func canonicalFilePath(root, p string) string {
+	if !strings.HasPrefix(p, "/") && !strings.Contains(p, ":") {
+		// A relative path (the common case): only percent-decoding applies.
+		if !strings.Contains(p, "%") {
+			return p
+		}
+		if d, err := decodePath(p); err == nil {
+			return d
+		}
+		return p
+	}
 	u, err := url.Parse(p)
 	if err != nil || (u.Scheme == "" && !strings.HasPrefix(p, "/")) {
 		if d, err := decodePath(p); err == nil {

@@ -54,7 +54,7 @@ type Transaction struct {
 	readPredicates []Expr          // partition predicates the transaction read through
 	readFiles      map[string]bool // decoded paths of files the transaction read
 
-	// MaxAttempts bounds commit attempts (default 30).
+	// MaxAttempts bounds commit attempts (default 100).
 	MaxAttempts int
 	// Backoff is the base delay between attempts; the actual delay is jittered and grows.
 	Backoff time.Duration
@@ -62,7 +62,7 @@ type Transaction struct {
 
 // NewTransaction starts a transaction on top of read (nil only for creating a table).
 func (t *Table) NewTransaction(read *Snapshot, op Operation) *Transaction {
-	return &Transaction{table: t, read: read, op: op, readFiles: map[string]bool{}, MaxAttempts: 30, Backoff: 20 * time.Millisecond}
+	return &Transaction{table: t, read: read, op: op, readFiles: map[string]bool{}, MaxAttempts: 100, Backoff: 10 * time.Millisecond}
 }
 
 // ReadSnapshot is the snapshot the transaction started from (nil for create).
@@ -194,6 +194,14 @@ func (tx *Transaction) Commit(ctx context.Context) (*CommitResult, error) {
 		if n >= tx.MaxAttempts {
 			return nil, fmt.Errorf("delta: commit to %s: gave up after %d attempts under contention: %w", tx.table.Location(), n, ErrConflict)
 		}
+		// Lost again right after catching up: back off (jittered, growing, capped) before looking
+		// at the log, so that the version chosen next is fresh when it is tried. The first loss
+		// retries at once.
+		if n > 1 {
+			if err := sleepJittered(ctx, tx.Backoff, n-1); err != nil {
+				return nil, err
+			}
+		}
 		// Someone else committed `attempt`. Check every commit we have not seen yet.
 		winners, err := tx.table.commitsAfter(ctx, checkedUpTo)
 		if err != nil {
@@ -209,14 +217,16 @@ func (tx *Transaction) Commit(ctx context.Context) (*CommitResult, error) {
 			}
 		}
 		attempt = checkedUpTo + 1
-		if err := sleepJittered(ctx, tx.Backoff, n); err != nil {
-			return nil, err
-		}
 	}
 }
 
+// maxBackoff caps the delay between commit attempts.
+const maxBackoff = 250 * time.Millisecond
+
+// sleepJittered waits base*2^(attempt-1), capped at maxBackoff, scaled by a random factor in
+// [0.5, 1.5) so that contending writers spread out.
 func sleepJittered(ctx context.Context, base time.Duration, attempt int) error {
-	d := base << min(attempt-1, 6)
+	d := min(base<<min(attempt-1, 10), maxBackoff)
 	d = d/2 + time.Duration(rand.Int64N(int64(d)+1))
 	select {
 	case <-ctx.Done():

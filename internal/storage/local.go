@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/google/uuid"
 )
@@ -242,7 +243,9 @@ func (l *Local) PutIfAbsent(ctx context.Context, key string, data []byte) error 
 	return nil
 }
 
-// List returns objects under prefix sorted by key, skipping keys <= startAfter.
+// List returns objects under prefix sorted by key, skipping keys <= startAfter. It reads
+// directory names only and stats just the entries it returns, so listing the tail of a long
+// _delta_log costs little more than reading its names.
 func (l *Local) List(ctx context.Context, prefix, startAfter string) ([]ObjectInfo, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, pathError("list", l.root, prefix, err)
@@ -252,51 +255,76 @@ func (l *Local) List(ctx context.Context, prefix, startAfter string) ([]ObjectIn
 	if i := strings.LastIndex(prefix, "/"); i >= 0 {
 		dirKey = prefix[:i]
 	}
-	dir := l.root
-	if dirKey != "" {
-		dir = filepath.Join(l.root, filepath.FromSlash(dirKey))
-	}
 	var out []ObjectInfo
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		rel, rerr := filepath.Rel(l.root, p)
-		if rerr != nil {
-			return rerr
-		}
-		key := filepath.ToSlash(rel)
-		if d.IsDir() {
-			// Prune directories that cannot hold a matching key.
-			if p != dir && !strings.HasPrefix(key+"/", prefix) && !strings.HasPrefix(prefix, key+"/") {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		if strings.HasPrefix(d.Name(), tempPrefix) || !strings.HasPrefix(key, prefix) || key <= startAfter {
-			return nil
-		}
-		info, ierr := d.Info()
-		if ierr != nil {
-			if errors.Is(ierr, fs.ErrNotExist) {
-				return nil // deleted while listing
-			}
-			return ierr
-		}
-		out = append(out, ObjectInfo{Key: key, Size: info.Size(), ModTime: info.ModTime()})
-		return nil
-	})
-	if err != nil {
+	if err := l.listDir(ctx, dirKey, prefix, startAfter, &out); err != nil {
 		return nil, l.wrap("list", prefix, err)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out, nil
+}
+
+// readDirUnsorted reads a directory's entries without sorting them (List sorts its result, which
+// is usually much smaller than the directory).
+func readDirUnsorted(dir string) ([]fs.DirEntry, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.ReadDir(-1)
+}
+
+// listDir appends the matching objects under the directory dirKey ("" is the root).
+func (l *Local) listDir(ctx context.Context, dirKey, prefix, startAfter string, out *[]ObjectInfo) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	dir := l.root
+	keyPrefix := ""
+	if dirKey != "" {
+		dir = filepath.Join(l.root, filepath.FromSlash(dirKey))
+		keyPrefix = dirKey + "/"
+	}
+	entries, err := readDirUnsorted(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			return nil
+		}
+		return err
+	}
+	for _, e := range entries {
+		name := e.Name()
+		key := keyPrefix + name
+		if e.IsDir() {
+			sub := key + "/"
+			// Skip directories that cannot hold a key with the prefix, or only keys <= startAfter.
+			if !strings.HasPrefix(sub, prefix) && !strings.HasPrefix(prefix, sub) {
+				continue
+			}
+			if startAfter != "" && sub < startAfter && !strings.HasPrefix(startAfter, sub) {
+				continue
+			}
+			if err := l.listDir(ctx, key, prefix, startAfter, out); err != nil {
+				return err
+			}
+			continue
+		}
+		if strings.HasPrefix(name, tempPrefix) || !strings.HasPrefix(key, prefix) || key <= startAfter {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // deleted while listing
+			}
+			return err
+		}
+		if !info.Mode().IsRegular() {
+			continue
+		}
+		*out = append(*out, ObjectInfo{Key: key, Size: info.Size(), ModTime: info.ModTime()})
+	}
+	return nil
 }
 
 // Delete removes an object; a missing object is not an error. Empty parent directories are left.
