@@ -183,16 +183,52 @@ func (t *Table) listLog(ctx context.Context, version int64) ([]logFile, error) {
 	return files, nil
 }
 
+// listLogFrom lists the log's files, all of them when startAfter is "", else those after it
+// (versionPrefixKey(v) lists versions v and later).
+//
+// A listing is not a snapshot of the directory: a local directory read while commits land (and a
+// paginated object-store listing) can return commit v+1 without commit v, although v+1 can only
+// have been written after v. So every commit missing between the first and the last one listed is
+// looked up directly; only a commit that is really absent stays missing (and makes replay report a
+// corrupt log).
 func (t *Table) listLogFrom(ctx context.Context, startAfter string) ([]logFile, error) {
 	infos, err := t.store.List(ctx, LogDir, startAfter)
 	if err != nil {
 		return nil, fmt.Errorf("delta: list log of %s: %w", t.Location(), err)
 	}
 	files := make([]logFile, 0, len(infos))
+	present := map[int64]bool{}
+	first, last := int64(-1), int64(-1)
 	for _, info := range infos {
 		if f, ok := parseLogFile(info); ok {
 			files = append(files, f)
+			if f.kind == kindCommit {
+				present[f.version] = true
+				if first < 0 || f.version < first {
+					first = f.version
+				}
+				last = max(last, f.version)
+			}
 		}
+	}
+	added := false
+	for v := first + 1; first >= 0 && v < last; v++ {
+		if present[v] {
+			continue
+		}
+		info, err := t.store.Stat(ctx, CommitKey(v))
+		if errors.Is(err, storage.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("delta: list log of %s: %w", t.Location(), err)
+		}
+		f, _ := parseLogFile(info)
+		files = append(files, f)
+		added = true
+	}
+	if added {
+		sort.Slice(files, func(i, j int) bool { return files[i].info.Key < files[j].info.Key })
 	}
 	return files, nil
 }

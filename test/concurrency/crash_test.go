@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -170,12 +171,17 @@ func runCrash(t *testing.T, faulty bool, srv *s3test.Server) {
 		h.latest()+1, fig.checkpoints, fig.danglingHints, orphans, temps, st)
 	if faulty {
 		retried := 0
+		var failures []string
 		for _, op := range ops {
 			if op.Attempts > 1 {
 				retried++
 			}
+			if op.Outcome == outcomeError {
+				failures = append(failures, fmt.Sprintf("[%s after %d attempts (transient %v): %s]", op.Op, op.Attempts, op.Transient, op.Error))
+			}
 		}
-		t.Logf("%d operations were retried after an injected failure", retried)
+		sort.Strings(failures)
+		t.Logf("%d operations were retried after an injected failure; %d failed after every attempt %s", retried, len(failures), strings.Join(failures, "; "))
 	}
 }
 

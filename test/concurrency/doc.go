@@ -19,12 +19,15 @@
 //     overwrite or restore had a conflicting commit between its read version and its own; blind
 //     appends all land;
 //   - after SIGKILL at any moment, all of the above still holds, and _last_checkpoint describes a
-//     checkpoint that exists or is ignored.
+//     checkpoint that exists or is ignored;
+//   - readers load the latest snapshot without error while writers commit.
 //
 // Tests: TestConcurrentWritersLocal and TestConcurrentWritersS3 (6 writers, 15 operations each:
 // blind appends, partition overwrites, restores); TestCrash, TestCrashFaulty (ambiguous writes and
-// transient failures injected with storage.Faulty) and TestCrashS3; TestSustainedBlindAppends
-// (60 s of blind appends from 6 writers; slow, and skipped unless STRATA_CONCURRENCY_SUSTAINED=1).
+// transient failures injected with storage.Faulty) and TestCrashS3; TestReadersDuringCommits and
+// TestReadersDuringCommitsS3 (snapshot loads of a table with a long log while 3 writers append);
+// TestSustainedBlindAppends (60 s of blind appends from 6 writers; slow, and skipped unless
+// STRATA_CONCURRENCY_SUSTAINED=1).
 //
 // Environment: STRATA_CONCURRENCY_SEED fixes the seed (every test prints the one it used; a run is
 // deterministic given the seed except for timing); STRATA_CRASH_ITERATIONS sets the number of

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"sort"
 	"strconv"
@@ -120,12 +121,18 @@ func parseCommitEntry(root string, v int64, key string, data []byte) (*commitEnt
 	if len(data) == 0 || data[len(data)-1] != '\n' {
 		return nil, fmt.Errorf("%s: %d bytes not ending in a newline (truncated?)", key, len(data))
 	}
+	lines := bytes.Split(data[:len(data)-1], []byte{'\n'})
+	for i, l := range lines {
+		if !json.Valid(l) || len(bytes.TrimSpace(l)) == 0 || l[0] != '{' {
+			return nil, fmt.Errorf("%s line %d is not one JSON object: %.80q", key, i+1, l)
+		}
+	}
 	actions, err := delta.ParseCommit(key, data)
 	if err != nil {
 		return nil, err
 	}
-	if n := bytes.Count(data, []byte{'\n'}); n != len(actions) {
-		return nil, fmt.Errorf("%s: %d lines but %d actions", key, n, len(actions))
+	if len(lines) != len(actions) {
+		return nil, fmt.Errorf("%s: %d lines but %d actions", key, len(lines), len(actions))
 	}
 	e := &commitEntry{Version: v, Key: key, Size: int64(len(data)), ReadVersion: -1}
 	var info delta.CommitInfo
@@ -165,12 +172,8 @@ func parseCommitEntry(root string, v int64, key string, data []byte) (*commitEnt
 		return nil, fmt.Errorf("%s: commitInfo has no txnId", key)
 	}
 	if rv, ok := info["readVersion"]; ok {
-		n, ok := rv.(json.Number)
-		if !ok {
-			return nil, fmt.Errorf("%s: readVersion %v is not a number", key, rv)
-		}
-		if e.ReadVersion, err = n.Int64(); err != nil {
-			return nil, fmt.Errorf("%s: readVersion: %w", key, err)
+		if e.ReadVersion, ok = integer(rv); !ok {
+			return nil, fmt.Errorf("%s: readVersion %v (%T) is not an integer", key, rv, rv)
 		}
 		if e.ReadVersion >= v {
 			return nil, fmt.Errorf("%s: readVersion %d is not before the commit's version", key, e.ReadVersion)
@@ -197,6 +200,23 @@ func parseCommitEntry(root string, v int64, key string, data []byte) (*commitEnt
 		return nil, err
 	}
 	return e, nil
+}
+
+// integer reads a JSON integer however the kernel decoded it (json.Number, float64 or an integer
+// type).
+func integer(v any) (int64, bool) {
+	switch x := v.(type) {
+	case json.Number:
+		n, err := x.Int64()
+		return n, err == nil
+	case float64:
+		return int64(x), x == math.Trunc(x)
+	case int64:
+		return x, true
+	case int:
+		return int64(x), true
+	}
+	return 0, false
 }
 
 // apply replays commit e on top of the last version: file-level (the log's own adds and removes)

@@ -140,6 +140,13 @@ func startWorker(t *testing.T, name, role string, env []string) *workerProc {
 	if err := w.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
+	// A test that fails half-way must not leave its worker running.
+	t.Cleanup(func() {
+		if w.cmd.ProcessState == nil {
+			w.cmd.Process.Kill()
+			w.cmd.Wait()
+		}
+	})
 	return w
 }
 
@@ -148,6 +155,7 @@ func (w *workerProc) waitReady(t *testing.T) {
 	t.Helper()
 	line, err := w.ready.ReadString('\n')
 	if err != nil || line != "ready\n" {
+		w.cmd.Process.Kill()
 		w.cmd.Wait()
 		t.Fatalf("%s did not become ready (%q, %v): %s", w.name, line, err, w.stderr.String())
 	}

@@ -1,7 +1,6 @@
 package concurrency
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -148,7 +147,6 @@ const (
 	kindAppend    = "append"    // blind append of rows
 	kindOverwrite = "overwrite" // Overwrite with ReplaceWhere "p = '<partition>'"
 	kindRestore   = "restore"   // restore to an earlier version
-	kindCreate    = "create"    // the table's version 0, made by the parent
 )
 
 // Outcomes of an operation.
@@ -237,18 +235,12 @@ func readRecords(paths ...string) (map[string]*opRecord, error) {
 		if err != nil {
 			return nil, err
 		}
-		sc := bufio.NewScanner(strings.NewReader(string(data)))
-		sc.Buffer(nil, 16<<20)
-		line := 0
-		complete := strings.HasSuffix(string(data), "\n")
-		lines := strings.Count(string(data), "\n")
-		for sc.Scan() {
-			line++
-			if line > lines && !complete {
-				break
-			}
+		// Whole lines only: drop whatever follows the last newline.
+		lines := strings.Split(string(data), "\n")
+		for i, l := range lines[:len(lines)-1] {
+			line := i + 1
 			var rec opRecord
-			if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			if err := json.Unmarshal([]byte(l), &rec); err != nil {
 				return nil, fmt.Errorf("%s line %d: %w", p, line, err)
 			}
 			prev := out[rec.Op]
@@ -269,9 +261,6 @@ func readRecords(paths ...string) (map[string]*opRecord, error) {
 				rec.ReadVersion = prev.ReadVersion
 			}
 			out[rec.Op] = &rec
-		}
-		if err := sc.Err(); err != nil {
-			return nil, fmt.Errorf("%s: %w", p, err)
 		}
 	}
 	return out, nil
