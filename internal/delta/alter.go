@@ -79,19 +79,8 @@ func AlterProperties(snap *Snapshot, set map[string]string, unset []string) (*Pr
 			}
 		case "delta.columnMapping.maxColumnId", "delta.inCommitTimestampEnablementVersion", "delta.inCommitTimestampEnablementTimestamp":
 			return nil, nil, fmt.Errorf("%w: %s is maintained by the writer and cannot be set", ErrInvalidArgument, k)
-		case "delta.checkpointInterval", "delta.dataSkippingNumIndexedCols", "delta.targetFileSize":
-			if n, err := strconv.ParseInt(v, 10, 64); err != nil || (n <= 0 && k != "delta.dataSkippingNumIndexedCols") || n < -1 {
-				return nil, nil, fmt.Errorf("%w: %s must be a positive integer, got %q", ErrInvalidArgument, k, v)
-			}
-		case "delta.deletedFileRetentionDuration", "delta.logRetentionDuration":
-			if _, err := ParseInterval(v); err != nil {
-				return nil, nil, fmt.Errorf("%w: %s: %v", ErrInvalidArgument, k, err)
-			}
-		case "delta.appendOnly", "delta.enableExpiredLogCleanup", "delta.checkpoint.writeStatsAsJson":
-			if !isTrue(v) && !strings.EqualFold(v, "false") {
-				return nil, nil, fmt.Errorf("%w: %s must be true or false, got %q", ErrInvalidArgument, k, v)
-			}
-			if k == "delta.appendOnly" && isTrue(v) && snap.protocol.MinWriterVersion >= 7 {
+		case "delta.appendOnly":
+			if isTrue(v) && snap.protocol.MinWriterVersion >= 7 {
 				writerFeats = append(writerFeats, "appendOnly")
 			}
 		case "delta.enableDeletionVectors":
@@ -109,13 +98,10 @@ func AlterProperties(snap *Snapshot, set map[string]string, unset []string) (*Pr
 		case "delta.checkpointPolicy":
 			if strings.EqualFold(v, "v2") {
 				readerFeats = append(readerFeats, "v2Checkpoint")
-			} else if !strings.EqualFold(v, "classic") {
-				return nil, nil, fmt.Errorf("%w: delta.checkpointPolicy must be classic or v2, got %q", ErrInvalidArgument, v)
 			}
-		case "delta.checkpoint.writeStatsAsStruct":
-			if isTrue(v) {
-				return nil, nil, fmt.Errorf("%w: delta.checkpoint.writeStatsAsStruct=true is not supported (Strata writes statistics as JSON)", ErrUnsupportedFeature)
-			}
+		}
+		if err := checkPropertyValue(k, v); err != nil {
+			return nil, nil, err
 		}
 		md.Configuration[k] = v
 	}
@@ -135,4 +121,43 @@ func AlterProperties(snap *Snapshot, set map[string]string, unset []string) (*Pr
 		proto = withFeatures(snap.protocol, missingR, missingW)
 	}
 	return proto, &md, nil
+}
+
+// checkPropertyValue validates the value of a Delta table property Strata interprets; other keys
+// pass unchecked.
+func checkPropertyValue(k, v string) error {
+	switch k {
+	case "delta.checkpointInterval", "delta.targetFileSize":
+		if n, err := strconv.ParseInt(v, 10, 64); err != nil || n <= 0 {
+			return fmt.Errorf("%w: %s must be a positive integer, got %q", ErrInvalidArgument, k, v)
+		}
+	case "delta.dataSkippingNumIndexedCols":
+		if n, err := strconv.ParseInt(v, 10, 64); err != nil || n < -1 {
+			return fmt.Errorf("%w: %s must be an integer >= -1, got %q", ErrInvalidArgument, k, v)
+		}
+	case "delta.deletedFileRetentionDuration", "delta.logRetentionDuration":
+		if _, err := ParseInterval(v); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrInvalidArgument, k, err)
+		}
+	case "delta.appendOnly", "delta.enableExpiredLogCleanup", "delta.checkpoint.writeStatsAsJson",
+		"delta.enableDeletionVectors", "delta.enableChangeDataFeed", "delta.enableInCommitTimestamps":
+		if !strings.EqualFold(v, "true") && !strings.EqualFold(v, "false") {
+			return fmt.Errorf("%w: %s must be true or false, got %q", ErrInvalidArgument, k, v)
+		}
+	case "delta.checkpointPolicy":
+		if !strings.EqualFold(v, "v2") && !strings.EqualFold(v, "classic") {
+			return fmt.Errorf("%w: delta.checkpointPolicy must be classic or v2, got %q", ErrInvalidArgument, v)
+		}
+	case "delta.checkpoint.writeStatsAsStruct":
+		if strings.EqualFold(v, "true") {
+			return fmt.Errorf("%w: delta.checkpoint.writeStatsAsStruct=true is not supported (Strata writes statistics as JSON)", ErrUnsupportedFeature)
+		}
+	case "delta.parquet.compression.codec":
+		switch strings.ToLower(v) {
+		case "zstd", "snappy", "gzip", "uncompressed", "none", "lz4_raw", "brotli":
+		default:
+			return fmt.Errorf("%w: delta.parquet.compression.codec %q is not one Strata writes (zstd, snappy, gzip, lz4_raw, brotli, uncompressed)", ErrInvalidArgument, v)
+		}
+	}
+	return nil
 }

@@ -49,15 +49,9 @@ func NewTableMetadata(opts CreateOptions, nowMillis int64) (*Protocol, *Metadata
 	for k, v := range opts.Properties {
 		props[k] = v
 	}
-	if _, err := ParseInterval(props["delta.deletedFileRetentionDuration"]); props["delta.deletedFileRetentionDuration"] != "" && err != nil {
-		return nil, nil, fmt.Errorf("%w: delta.deletedFileRetentionDuration: %v", ErrInvalidArgument, err)
-	}
-	if _, err := ParseInterval(props["delta.logRetentionDuration"]); props["delta.logRetentionDuration"] != "" && err != nil {
-		return nil, nil, fmt.Errorf("%w: delta.logRetentionDuration: %v", ErrInvalidArgument, err)
-	}
-	if v := props["delta.checkpointInterval"]; v != "" {
-		if n, err := strconv.Atoi(v); err != nil || n <= 0 {
-			return nil, nil, fmt.Errorf("%w: delta.checkpointInterval must be a positive integer, got %q", ErrInvalidArgument, v)
+	for k, v := range props {
+		if err := checkPropertyValue(k, v); err != nil {
+			return nil, nil, err
 		}
 	}
 	schema := opts.Schema
