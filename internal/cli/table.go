@@ -232,11 +232,7 @@ func newTableScanCmd(g *globals) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			t, err := openTable(ctx, g, args[0])
-			if err != nil {
-				return err
-			}
-			snap, err := snapshotFor(ctx, t, cmd.Flags().Changed("version"), version, timestamp)
+			t, snap, err := openAt(ctx, g, args[0], cmd.Flags().Changed("version"), version, timestamp)
 			if err != nil {
 				return err
 			}
@@ -289,6 +285,19 @@ func newTableScanCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+// openAt opens the table at location and loads the snapshot --version or --timestamp ask for.
+func openAt(ctx context.Context, g *globals, location string, hasVersion bool, version int64, timestamp string) (*table.Table, *delta.Snapshot, error) {
+	t, err := openTable(ctx, g, location)
+	if err != nil {
+		return nil, nil, err
+	}
+	snap, err := snapshotFor(ctx, t, hasVersion, version, timestamp)
+	if err != nil {
+		return nil, nil, err
+	}
+	return t, snap, nil
+}
+
 // snapshotFor loads the latest snapshot, or the one at --version or --timestamp.
 func snapshotFor(ctx context.Context, t *table.Table, hasVersion bool, version int64, timestamp string) (*delta.Snapshot, error) {
 	if hasVersion && timestamp != "" {
@@ -332,11 +341,7 @@ func newTableDescribeCmd(g *globals) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			t, err := openTable(ctx, g, args[0])
-			if err != nil {
-				return err
-			}
-			snap, err := snapshotFor(ctx, t, cmd.Flags().Changed("version"), version, timestamp)
+			t, snap, err := openAt(ctx, g, args[0], cmd.Flags().Changed("version"), version, timestamp)
 			if err != nil {
 				return err
 			}

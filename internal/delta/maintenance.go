@@ -78,18 +78,9 @@ type HistoryEntry struct {
 // limit <= 0), with their commitInfo. Timestamps are in-commit timestamps when present, else the
 // commit files' modification times.
 func (t *Table) History(ctx context.Context, limit int) ([]HistoryEntry, error) {
-	files, err := t.listLogFrom(ctx, "")
+	_, commits, err := t.listCommits(ctx)
 	if err != nil {
 		return nil, err
-	}
-	var commits []logFile
-	for _, f := range files {
-		if f.kind == kindCommit {
-			commits = append(commits, f)
-		}
-	}
-	if len(commits) == 0 {
-		return nil, fmt.Errorf("delta: %s: %w", t.Location(), ErrNotATable)
 	}
 	sort.Slice(commits, func(i, j int) bool { return commits[i].version > commits[j].version })
 	if limit > 0 && len(commits) > limit {
@@ -131,18 +122,9 @@ func (t *Table) History(ctx context.Context, limit int) ([]HistoryEntry, error) 
 // before the first available commit, or after the latest one, is an error wrapping
 // ErrVersionNotFound that names the available range.
 func (t *Table) SnapshotAt(ctx context.Context, ts time.Time) (*Snapshot, error) {
-	files, err := t.listLogFrom(ctx, "")
+	files, commits, err := t.listCommits(ctx)
 	if err != nil {
 		return nil, err
-	}
-	var commits []logFile
-	for _, f := range files {
-		if f.kind == kindCommit {
-			commits = append(commits, f)
-		}
-	}
-	if len(commits) == 0 {
-		return nil, fmt.Errorf("delta: %s: %w", t.Location(), ErrNotATable)
 	}
 	times := make([]time.Time, len(commits))
 	for i, c := range commits {
@@ -445,4 +427,22 @@ func (t *Table) Vacuum(ctx context.Context, snap *Snapshot, plan *VacuumPlan) (i
 		return deleted, errors.Join(delErr, err)
 	}
 	return deleted, delErr
+}
+
+// listCommits lists the whole log and returns it together with its commit files in version order;
+// a log without commits is ErrNotATable.
+func (t *Table) listCommits(ctx context.Context) (files, commits []logFile, err error) {
+	files, err = t.listLogFrom(ctx, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, f := range files {
+		if f.kind == kindCommit {
+			commits = append(commits, f)
+		}
+	}
+	if len(commits) == 0 {
+		return nil, nil, fmt.Errorf("delta: %s: %w", t.Location(), ErrNotATable)
+	}
+	return files, commits, nil
 }
