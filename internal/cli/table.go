@@ -32,6 +32,25 @@ func openTable(ctx context.Context, g *globals, location string) (*table.Table, 
 	return table.Open(ctx, location, table.WithStorageOptions(g.storageOptions()))
 }
 
+// exactArgs and minArgs are cobra's argument checks reporting usage errors (exit status 2).
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
+			return usageError{fmt.Errorf("%w (usage: %s)", err, cmd.UseLine())}
+		}
+		return nil
+	}
+}
+
+func minArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.MinimumNArgs(n)(cmd, args); err != nil {
+			return usageError{fmt.Errorf("%w (usage: %s)", err, cmd.UseLine())}
+		}
+		return nil
+	}
+}
+
 // openLatest opens the table at location and loads its latest snapshot.
 func openLatest(ctx context.Context, g *globals, location string) (*table.Table, *delta.Snapshot, error) {
 	t, err := openTable(ctx, g, location)
@@ -75,7 +94,7 @@ func newTableCreateCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create PATH --schema 'id BIGINT NOT NULL, name VARCHAR, ts TIMESTAMP'",
 		Short: "Create an empty Delta table",
-		Args:  cobra.ExactArgs(1),
+		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if schema == "" {
 				return usageError{fmt.Errorf("--schema is required")}
@@ -130,7 +149,7 @@ func newTableWriteCmd(g *globals, mode table.Mode) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   use,
 		Short: short,
-		Args:  cobra.MinimumNArgs(2),
+		Args:  minArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			p, err := parseProperties(props)
@@ -229,7 +248,7 @@ func newTableScanCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "scan PATH",
 		Short: "Read a table's rows, at the latest version or as of a version or timestamp",
-		Args:  cobra.ExactArgs(1),
+		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			t, snap, err := openAt(ctx, g, args[0], cmd.Flags().Changed("version"), version, timestamp)
@@ -338,7 +357,7 @@ func newTableDescribeCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "describe PATH",
 		Short: "Show a table's schema, protocol, features, partitioning, size and properties",
-		Args:  cobra.ExactArgs(1),
+		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			t, snap, err := openAt(ctx, g, args[0], cmd.Flags().Changed("version"), version, timestamp)
@@ -532,7 +551,7 @@ func newTableHistoryCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "history PATH",
 		Short: "List a table's commits, newest first, with operation, parameters and metrics",
-		Args:  cobra.ExactArgs(1),
+		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			t, err := openTable(ctx, g, args[0])
@@ -580,7 +599,7 @@ func newTableVacuumCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "vacuum PATH",
 		Short: "Delete data files no longer referenced by the table and older than the retention",
-		Args:  cobra.ExactArgs(1),
+		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			t, snap, err := openLatest(ctx, g, args[0])
@@ -639,7 +658,7 @@ func newTableRestoreCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "restore PATH --version N",
 		Short: "Make the table's content what it was at an earlier version (as a new commit)",
-		Args:  cobra.ExactArgs(1),
+		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			if !cmd.Flags().Changed("version") && timestamp == "" {
@@ -685,7 +704,7 @@ func newTableAlterCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "alter PATH [--set-property k=v]... [--unset-property k]... [--comment TEXT]",
 		Short: "Change table properties or the description (ALTER TABLE SET/UNSET TBLPROPERTIES), upgrading the protocol when a property needs a feature",
-		Args:  cobra.ExactArgs(1),
+		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			props, err := parseProperties(set)
@@ -746,7 +765,7 @@ func newTableCheckpointCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "checkpoint PATH",
 		Short: "Write a checkpoint of the latest version (and update _last_checkpoint)",
-		Args:  cobra.ExactArgs(1),
+		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			t, snap, err := openLatest(ctx, g, args[0])

@@ -67,7 +67,7 @@ func (p *ddlParser) errorf(format string, args ...any) error {
 	if len(near) > 20 {
 		near = near[:20] + "..."
 	}
-	return fmt.Errorf("%w: schema: column %d (near %q): %s", ErrInvalidArgument, p.pos+1, near, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: schema: at character %d (near %q): %s", ErrInvalidArgument, p.pos+1, near, fmt.Sprintf(format, args...))
 }
 
 func (p *ddlParser) consume(tok string) bool {
@@ -127,7 +127,7 @@ func (p *ddlParser) field(nested bool) (*StructField, error) {
 	}
 	t, err := p.typ()
 	if err != nil {
-		return nil, fmt.Errorf("column %q: %w", name, err)
+		return nil, fmt.Errorf("%w (in column %q)", err, name)
 	}
 	f := &StructField{Name: name, Type: t, Nullable: true}
 	for {

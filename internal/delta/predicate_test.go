@@ -100,7 +100,7 @@ func TestParseDDLSchema(t *testing.T) {
 			want: "t1 TIMESTAMP_NTZ, t2 TIMESTAMP_NTZ, t3 TIMESTAMP, s SMALLINT, b TINYINT, f FLOAT"},
 		{in: "`weird name` STRING COMMENT 'a note', c CHAR(3)", want: "`weird name` STRING, c STRING"},
 		{in: "id BIGINT, ID INT", err: "duplicate column"},
-		{in: "id WIDGET", err: `column 4 (near "WIDGET"): unknown type "WIDGET"`},
+		{in: "id WIDGET", err: `at character 4 (near "WIDGET"): unknown type "WIDGET" (in column "id")`},
 		{in: "a DECIMAL(40,2)", err: "out of range"},
 		{in: "a INT b INT", err: "expected , between columns"},
 		{in: "", err: "has no columns"},

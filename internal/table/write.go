@@ -261,6 +261,9 @@ func partitionPredicate(snap *delta.Snapshot, s string) (delta.Expr, error) {
 			if snap.Schema().Field(c) == nil {
 				return nil, fmt.Errorf("%w: replaceWhere: column %q is not in the table", delta.ErrInvalidArgument, c)
 			}
+			if len(snap.PartitionColumns()) == 0 {
+				return nil, fmt.Errorf("%w: replaceWhere: the table is not partitioned; Strata supports replaceWhere on partition columns", delta.ErrInvalidArgument)
+			}
 			return nil, fmt.Errorf("%w: replaceWhere: column %q is not a partition column (partition columns: %s); Strata supports replaceWhere on partition columns",
 				delta.ErrInvalidArgument, c, strings.Join(snap.PartitionColumns(), ", "))
 		}
