@@ -1,6 +1,8 @@
 # Strata build and test entry points. `make test` installs what the tests need (Python readers
 # for the interop tests) and runs the whole suite; CI (.ci/run) calls it.
 GO ?= go
+# DuckDB's Arrow interface (internal/engine) needs this build tag.
+export GOFLAGS := -tags=duckdb_arrow $(GOFLAGS)
 PYTHON ?= python3
 PKGS := ./...
 

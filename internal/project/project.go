@@ -1,0 +1,142 @@
+// Package project reads a Strata project: a folder with a strata.yaml that names where the
+// project's tables live. Project tables are addressed as domain.table and stored at
+// <storage>/<domain>/<table>.
+package project
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/stratalake/strata/internal/storage"
+)
+
+// FileName is the project file's name.
+const FileName = "strata.yaml"
+
+// ErrNoProject: no strata.yaml was found.
+var ErrNoProject = errors.New("no strata.yaml found")
+
+// Config is the content of strata.yaml. Unknown keys are errors (they are usually typos).
+type Config struct {
+	// Name of the project (informational).
+	Name string `yaml:"name"`
+	// Storage is the root under which domain/table folders live: a path relative to strata.yaml,
+	// an absolute path, or an s3://bucket/prefix URL.
+	Storage string `yaml:"storage"`
+	// S3Endpoint optionally sets the endpoint for s3:// storage (else AWS_ENDPOINT_URL etc.).
+	S3Endpoint string `yaml:"s3_endpoint"`
+}
+
+// Project is a loaded project.
+type Project struct {
+	// Dir is the folder holding strata.yaml (absolute).
+	Dir string
+	// File is the path of strata.yaml.
+	File string
+	// Config is what the file says.
+	Config Config
+	// StorageRoot is Config.Storage resolved: an absolute path or an s3:// URL.
+	StorageRoot string
+}
+
+var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// Load reads dir/strata.yaml.
+func Load(dir string) (*Project, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	file := filepath.Join(abs, FileName)
+	data, err := os.ReadFile(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("project: %w in %s (create one with `strata init`)", ErrNoProject, abs)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("project: %w", err)
+	}
+	var cfg Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) { // an empty file is io.EOF
+		return nil, fmt.Errorf("project: %s: %v", file, err)
+	}
+	if strings.TrimSpace(cfg.Storage) == "" {
+		return nil, fmt.Errorf("project: %s: the storage key is required (a folder such as ./warehouse, or s3://bucket/prefix)", file)
+	}
+	root := cfg.Storage
+	if !storage.IsRemote(root) {
+		root = strings.TrimPrefix(root, "file://")
+		if !filepath.IsAbs(root) {
+			root = filepath.Join(abs, root)
+		}
+		root = filepath.Clean(root)
+	}
+	return &Project{Dir: abs, File: file, Config: cfg, StorageRoot: strings.TrimSuffix(root, "/")}, nil
+}
+
+// Find loads the project of dir or of its nearest parent holding a strata.yaml.
+func Find(dir string) (*Project, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	for d := abs; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, FileName)); err == nil {
+			return Load(d)
+		}
+		if filepath.Dir(d) == d {
+			return nil, fmt.Errorf("project: %w in %s or its parents (create one with `strata init`)", ErrNoProject, abs)
+		}
+	}
+}
+
+// TableLocation returns where domain.table is stored. Both names must be identifiers
+// ([A-Za-z_][A-Za-z0-9_]*); they are used as written (folder names are case-sensitive).
+func (p *Project) TableLocation(domain, table string) (string, error) {
+	if !identRe.MatchString(domain) || !identRe.MatchString(table) {
+		return "", fmt.Errorf("project: %q.%q: domain and table names must be identifiers (letters, digits, _)", domain, table)
+	}
+	if storage.IsRemote(p.StorageRoot) {
+		return p.StorageRoot + "/" + domain + "/" + table, nil
+	}
+	return filepath.Join(p.StorageRoot, domain, table), nil
+}
+
+// Init writes a starter strata.yaml into dir (created if needed) and returns the project. It
+// refuses to overwrite an existing file.
+func Init(dir string) (*Project, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return nil, fmt.Errorf("project: %w", err)
+	}
+	file := filepath.Join(abs, FileName)
+	if _, err := os.Stat(file); err == nil {
+		return nil, fmt.Errorf("project: %s already exists", file)
+	}
+	name := filepath.Base(abs)
+	content := fmt.Sprintf(`# Strata project. Tables are addressed in SQL as domain.table and stored as Delta tables
+# under <storage>/<domain>/<table>.
+name: %s
+# Where the tables live: a folder (relative to this file) or s3://bucket/prefix.
+storage: ./warehouse
+`, name)
+	if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
+		return nil, fmt.Errorf("project: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Join(abs, "warehouse"), 0o755); err != nil {
+		return nil, fmt.Errorf("project: %w", err)
+	}
+	return Load(abs)
+}
