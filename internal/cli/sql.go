@@ -48,7 +48,7 @@ func maxArgs(n int) cobra.PositionalArgs {
 // sqlOptions are the flags of `strata sql`.
 type sqlOptions struct {
 	command, file, projectDir, format, output string
-	stats                                      bool
+	stats                                     bool
 }
 
 func newSQLCmd(g *globals) *cobra.Command {

@@ -18,11 +18,11 @@ import (
 type tokKind int
 
 const (
-	tokIdent   tokKind = iota + 1 // bare word (keywords included)
-	tokQuoted                     // "quoted identifier" or `quoted identifier`
-	tokString                     // 'string' (or E'...', $$...$$)
-	tokNumber                     // 42, 3.14, 1e10
-	tokPunct                      // operators and punctuation: ( ) , ; . => :: etc.
+	tokIdent  tokKind = iota + 1 // bare word (keywords included)
+	tokQuoted                    // "quoted identifier" or `quoted identifier`
+	tokString                    // 'string' (or E'...', $$...$$)
+	tokNumber                    // 42, 3.14, 1e10
+	tokPunct                     // operators and punctuation: ( ) , ; . => :: etc.
 )
 
 // token is one lexical token; Start and End are byte offsets in the source (End exclusive).
@@ -53,7 +53,9 @@ type SyntaxError struct {
 	Msg string
 }
 
-func (e *SyntaxError) Error() string { return fmt.Sprintf("syntax error at position %d: %s", e.Pos+1, e.Msg) }
+func (e *SyntaxError) Error() string {
+	return fmt.Sprintf("syntax error at position %d: %s", e.Pos+1, e.Msg)
+}
 
 // tokenize splits src into tokens, dropping whitespace and comments.
 func tokenize(src string) ([]token, error) {
