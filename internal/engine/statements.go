@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"strings"
 )
 
 // Strata executes some statements itself: those that write Delta tables (CREATE TABLE ... AS,
@@ -80,5 +79,3 @@ func (e *Engine) parseTarget(st statement, i int) (*targetRef, bool, error) {
 	return nil, false, nil
 }
 
-// lowerNames is a helper for messages.
-func lowerNames(s []string) string { return strings.ToLower(strings.Join(s, ", ")) }
