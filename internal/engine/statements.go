@@ -78,4 +78,3 @@ func (e *Engine) parseTarget(st statement, i int) (*targetRef, bool, error) {
 	}
 	return nil, false, nil
 }
-
