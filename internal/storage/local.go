@@ -30,14 +30,15 @@ type Local struct {
 	root string // absolute, cleaned
 }
 
-// NewLocal returns a Store rooted at dir, creating dir if needed.
+// NewLocal returns a Store rooted at dir. The directory is created by the first write, so that
+// merely opening (or reading) a location that holds nothing leaves no trace.
 func NewLocal(dir string) (*Local, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("storage: resolve %q: %w", dir, err)
 	}
-	if err := os.MkdirAll(abs, 0o755); err != nil {
-		return nil, fmt.Errorf("storage: create root %s: %w", abs, err)
+	if info, err := os.Stat(abs); err == nil && !info.IsDir() {
+		return nil, fmt.Errorf("storage: root %s is a file, not a directory", abs)
 	}
 	return &Local{root: abs}, nil
 }
