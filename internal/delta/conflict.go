@@ -12,8 +12,8 @@ import "fmt"
 //     transaction read (a read predicate, or anything when it read the whole table), conflict
 //     (ConcurrentAppend); blind appends never conflict with readers at this level, so concurrent
 //     blind appends always both land;
-//   - a winning remove of a file this transaction read, or of anything when it read the whole
-//     table, conflicts (ConcurrentDeleteRead);
+//   - a winning remove (whatever its dataChange flag) of a file this transaction read, or of
+//     anything when it read the whole table, conflicts (ConcurrentDeleteRead);
 //   - a winning remove of a file this transaction also removes conflicts (ConcurrentDeleteDelete);
 //   - the same txn appId in both conflicts (ConcurrentTransaction);
 //   - the same metadata domain in both conflicts (ConcurrentDomainMetadata).
@@ -65,9 +65,9 @@ func (tx *Transaction) checkConflicts(winningVersion int64, winning []Action) er
 				}
 			}
 		case a.Remove != nil:
-			if !a.Remove.DataChange {
-				continue
-			}
+			// Every remove counts, dataChange=false included: a compaction that removed a file
+			// this transaction read or rewrites invalidates it (its rows live on in the
+			// compacted file), as in Spark's conflict checker.
 			path := fileKey(a.Remove.Path, nil)
 			if ourRemoves[fileKey(a.Remove.Path, a.Remove.DeletionVector)] {
 				return conflict("ConcurrentDeleteDelete", "this transaction deletes a file that a concurrent commit deleted: "+a.Remove.Path)
