@@ -24,7 +24,7 @@ func newTableCmd(g *globals) *cobra.Command {
 	}
 	cmd.AddCommand(newTableCreateCmd(g), newTableWriteCmd(g, table.Append), newTableWriteCmd(g, table.Overwrite),
 		newTableScanCmd(g), newTableDescribeCmd(g), newTableHistoryCmd(g), newTableVacuumCmd(g),
-		newTableRestoreCmd(g), newTableCheckpointCmd(g), newTableAlterCmd(g))
+		newTableRestoreCmd(g), newTableCheckpointCmd(g), newTableAlterCmd(g), newTableOptimizeCmd(g))
 	return cmd
 }
 

@@ -41,15 +41,21 @@ type Options struct {
 	Project *project.Project
 	// Storage passes S3 settings to every table opened.
 	Storage storage.Options
-	// CacheDir holds local copies of remote (S3) data files; default a temporary directory.
+	// CacheDir holds local copies of remote (S3) data files; default strata-cache under
+	// os.TempDir(). Engines and processes may share it (see fileCache in cache.go).
 	CacheDir string
-	// CacheBytes bounds the cache (default 2 GiB); least recently used files are evicted.
+	// CacheBytes bounds the cache (default DefaultCacheBytes, 2 GiB); the least recently used
+	// files no running statement reads are evicted.
 	CacheBytes int64
 	// Threads and MemoryLimit tune DuckDB (0 / "" = DuckDB's defaults).
 	Threads     int
 	MemoryLimit string
 	// Clock is used for commits (tests); default time.Now.
 	Clock func() time.Time
+	// WrapStore, when set, wraps the store of every table the engine opens (tests: fault
+	// injection with storage.NewFaulty, or a store that commits concurrently). It is called once
+	// per location, with the location as written.
+	WrapStore func(location string, s storage.Store) storage.Store
 }
 
 // Engine is one embedded DuckDB database plus the Delta tables it reads and writes. It is safe for
@@ -58,6 +64,7 @@ type Engine struct {
 	opts      Options
 	connector *duckdb.Connector
 	seq       atomic.Int64 // names temporary objects uniquely
+	cache     *fileCache   // local copies of remote data files
 
 	mu     sync.Mutex // guards tables
 	tables map[string]*table.Table
@@ -68,10 +75,12 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
+	// The connection setup runs for every new connection, long after Open returns: it must not
+	// use Open's context.
 	init := func(execer driver.ExecerContext) error {
 		stmts := []string{"SET TimeZone = 'UTC'", "SET autoinstall_known_extensions = false", "SET autoload_known_extensions = false"}
 		for _, s := range stmts {
-			if _, err := execer.ExecContext(ctx, s, nil); err != nil {
+			if _, err := execer.ExecContext(context.Background(), s, nil); err != nil {
 				return fmt.Errorf("engine: %s: %w", s, err)
 			}
 		}
@@ -81,7 +90,12 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: open duckdb: %w", err)
 	}
-	e := &Engine{opts: opts, connector: connector, tables: map[string]*table.Table{}}
+	cache, err := cacheFor(opts.CacheDir, opts.CacheBytes)
+	if err != nil {
+		connector.Close()
+		return nil, err
+	}
+	e := &Engine{opts: opts, connector: connector, cache: cache, tables: map[string]*table.Table{}}
 	conn, err := e.connect(ctx)
 	if err != nil {
 		connector.Close()
@@ -114,7 +128,15 @@ func (e *Engine) openTable(ctx context.Context, location string) (*table.Table, 
 	if t, ok := e.tables[location]; ok {
 		return t, nil
 	}
-	t, err := table.Open(ctx, location, table.WithStorageOptions(e.opts.Storage), table.WithClock(e.opts.Clock))
+	topts := []table.Option{table.WithStorageOptions(e.opts.Storage), table.WithClock(e.opts.Clock)}
+	if e.opts.WrapStore != nil {
+		s, err := storage.Open(ctx, location, e.opts.Storage)
+		if err != nil {
+			return nil, fmt.Errorf("engine: open %s: %w", location, err)
+		}
+		topts = append(topts, table.WithStore(e.opts.WrapStore(location, s)))
+	}
+	t, err := table.Open(ctx, location, topts...)
 	if err != nil {
 		return nil, err
 	}
@@ -122,9 +144,11 @@ func (e *Engine) openTable(ctx context.Context, location string) (*table.Table, 
 	return t, nil
 }
 
-// conn is one DuckDB connection, owned by one statement.
+// conn is one DuckDB connection, owned by one statement. It also holds the statement's cache
+// lease: the remote files its views read stay in the cache until the connection is closed.
 type conn struct {
-	dc driver.Conn
+	dc    driver.Conn
+	lease *cacheLease // nil until the statement reads a remote table
 }
 
 func (e *Engine) connect(ctx context.Context) (*conn, error) {
@@ -135,7 +159,12 @@ func (e *Engine) connect(ctx context.Context) (*conn, error) {
 	return &conn{dc: dc}, nil
 }
 
-func (c *conn) Close() error { return c.dc.Close() }
+// Close closes the connection, then releases the statement's cache lease.
+func (c *conn) Close() error {
+	err := c.dc.Close()
+	c.lease.release()
+	return err
+}
 
 // exec runs a statement that returns no rows.
 func (c *conn) exec(ctx context.Context, query string) error {

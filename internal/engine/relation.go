@@ -152,6 +152,40 @@ type relationSpec struct {
 	// DVTable is the name of the temp table holding (file, row) pairs of deleted rows; it must
 	// exist when some file has Deleted rows.
 	DVTable string
+	// PartTable, if set, names a temp table holding each file's partition values: a column file
+	// (the path) and, for the i-th partition column, a VARCHAR column v<i> with the value as
+	// partitionText renders it. The relation then reads all files at once and joins it, instead
+	// of reading each group of files with the same partition values on its own (see
+	// maxUnionGroups).
+	PartTable string
+}
+
+// maxUnionGroups is the most groups of files (distinct partition values, with or without deletion
+// vectors) that relationSQL reads as a UNION ALL of one read_parquet per group, each with its
+// partition values as literals. Beyond it, DuckDB would take seconds to bind the branches (about
+// 3 ms each), so the relation reads every file in one read_parquet and joins the partition values
+// by file name (relationSpec.PartTable), which costs a hash probe per row instead.
+var maxUnionGroups = 32
+
+// relationGroups counts the groups relationSQL would read files in.
+func relationGroups(files []scanFile) int {
+	seen := map[string]bool{}
+	for _, f := range files {
+		seen[fmt.Sprintf("%v|%s", f.Deleted != nil, canonicalPartitionKey(f.Add.PartitionValues))] = true
+	}
+	return len(seen)
+}
+
+// partitionText renders a typed partition value for a PartTable row: NULL as nil, binary in hex,
+// anything else as delta.FormatPartitionValue does (which CAST reads back).
+func partitionText(s scalar.Scalar) (any, error) {
+	if s == nil || !s.IsValid() {
+		return nil, nil
+	}
+	if b, ok := s.(*scalar.Binary); ok {
+		return hex.EncodeToString(b.Data()), nil
+	}
+	return delta.FormatPartitionValue(s)
 }
 
 // relationSQL returns the SQL of a relation with snap's logical columns over files.
@@ -162,21 +196,6 @@ func relationSQL(spec relationSpec) (string, error) {
 	for _, p := range snap.PartitionColumns() {
 		parts[strings.ToLower(p)] = true
 	}
-	mapped := snap.ColumnMappingMode() != "none"
-	phys := func(f *delta.StructField) string {
-		if mapped {
-			return f.PhysicalName()
-		}
-		return f.Name
-	}
-	// The empty typed relation that gives every data column (and the scan's bookkeeping columns)
-	// to UNION ALL BY NAME, so that columns missing from every file of a group read as NULL.
-	var emptyCols []string
-	for _, f := range schema.Fields {
-		if !parts[strings.ToLower(f.Name)] && f.Type != delta.TypeVoid {
-			emptyCols = append(emptyCols, "CAST(NULL AS "+physicalType(f.Type)+") AS "+quoteIdent(phys(f)))
-		}
-	}
 	if len(spec.Files) == 0 {
 		cols := make([]string, len(schema.Fields))
 		for i, f := range schema.Fields {
@@ -184,6 +203,107 @@ func relationSQL(spec relationSpec) (string, error) {
 		}
 		return "SELECT " + strings.Join(cols, ", ") + " WHERE false", nil
 	}
+	mapped := snap.ColumnMappingMode() != "none"
+	phys := func(f *delta.StructField) string {
+		if mapped {
+			return f.PhysicalName()
+		}
+		return f.Name
+	}
+	// In id mode, top-level columns are found in the files by Parquet field id (read_parquet's
+	// schema parameter, which also reads the columns a file lacks as NULL); nested fields by
+	// physical name, which is what the files hold.
+	byID := snap.ColumnMappingMode() == "id"
+	var idSchema []string
+	for _, f := range schema.Fields {
+		if parts[strings.ToLower(f.Name)] || f.Type == delta.TypeVoid {
+			continue
+		}
+		id, ok := f.FieldID()
+		if !ok {
+			byID = false
+			break
+		}
+		idSchema = append(idSchema, fmt.Sprintf("%d: {name: %s, type: %s, default_value: NULL}", id, quoteString(phys(f)), quoteString(physicalType(f.Type))))
+	}
+	if len(idSchema) == 0 {
+		byID = false
+	}
+	// Otherwise by name, with an empty typed relation that gives every data column (and the
+	// scan's bookkeeping columns) to UNION ALL BY NAME, so that columns missing from every file
+	// read as NULL.
+	var emptyCols []string
+	for _, f := range schema.Fields {
+		if !parts[strings.ToLower(f.Name)] && f.Type != delta.TypeVoid {
+			emptyCols = append(emptyCols, "CAST(NULL AS "+physicalType(f.Type)+") AS "+quoteIdent(phys(f)))
+		}
+	}
+	// readFiles is the FROM item "(...) p" reading paths, with each row's file as column
+	// __strata_file (a name no data column has: DuckDB's default, filename, could be one) when
+	// withFile, and its position in the file (file_row_number) when withRow.
+	readFiles := func(paths []string, withFile, withRow bool) string {
+		quoted := make([]string, len(paths))
+		for i, p := range paths {
+			quoted[i] = quoteString(p)
+		}
+		fileOpts := ""
+		var fileCols []string
+		if withFile {
+			fileOpts += ", filename = '__strata_file'"
+			fileCols = append(fileCols, "CAST(NULL AS VARCHAR) AS __strata_file")
+		}
+		if withRow {
+			fileOpts += ", file_row_number = true"
+			fileCols = append(fileCols, "CAST(NULL AS BIGINT) AS file_row_number")
+		}
+		if byID {
+			return "(SELECT * FROM read_parquet([" + strings.Join(quoted, ", ") + "], schema = MAP {" + strings.Join(idSchema, ", ") + "}" + fileOpts + ")) p"
+		}
+		from := "(SELECT * FROM read_parquet([" + strings.Join(quoted, ", ") + "], union_by_name = true" + fileOpts + ")"
+		if empty := append(append([]string{}, emptyCols...), fileCols...); len(empty) > 0 {
+			from += " UNION ALL BY NAME SELECT " + strings.Join(empty, ", ") + " WHERE false"
+		}
+		return from + ") p"
+	}
+	// dataCol is the select item of a data column (nil for partition columns).
+	dataCol := func(f *delta.StructField) string {
+		if f.Type == delta.TypeVoid {
+			return "CAST(NULL AS INTEGER) AS " + quoteIdent(f.Name)
+		}
+		return logicalExpr("p."+quoteIdent(phys(f)), f.Type, 0) + " AS " + quoteIdent(f.Name)
+	}
+	dvFilter := " WHERE NOT EXISTS (SELECT 1 FROM " + quoteIdent(spec.DVTable) + " d WHERE d.file = p.__strata_file AND d.row = p.file_row_number)"
+
+	if spec.PartTable != "" {
+		anyDV := false
+		paths := make([]string, len(spec.Files))
+		for i, f := range spec.Files {
+			paths[i] = f.Path
+			anyDV = anyDV || f.Deleted != nil
+		}
+		cols := make([]string, len(schema.Fields))
+		var values []string
+		for i, f := range schema.Fields {
+			if !parts[strings.ToLower(f.Name)] {
+				cols[i] = dataCol(f)
+				continue
+			}
+			v := fmt.Sprintf("v%d", len(values))
+			conv := "CAST(" + v + " AS " + duckType(f.Type) + ")"
+			if f.Type == delta.TypeBinary {
+				conv = "unhex(" + v + ")"
+			}
+			values = append(values, conv+" AS "+v)
+			cols[i] = "m." + v + " AS " + quoteIdent(f.Name)
+		}
+		sel := "SELECT " + strings.Join(cols, ", ") + " FROM " + readFiles(paths, true, anyDV) +
+			" JOIN (SELECT file, " + strings.Join(values, ", ") + " FROM " + quoteIdent(spec.PartTable) + ") m ON m.file = p.__strata_file"
+		if anyDV {
+			sel += dvFilter
+		}
+		return sel, nil
+	}
+
 	// Group files by partition values and by whether they have deletion vectors.
 	type group struct {
 		key    string
@@ -214,38 +334,19 @@ func relationSQL(spec relationSpec) (string, error) {
 		g := groups[key]
 		cols := make([]string, len(schema.Fields))
 		for i, f := range schema.Fields {
-			if parts[strings.ToLower(f.Name)] {
-				lit, err := literalSQL(g.values[strings.ToLower(f.Name)], f.Type)
-				if err != nil {
-					return "", err
-				}
-				cols[i] = lit + " AS " + quoteIdent(f.Name)
+			if !parts[strings.ToLower(f.Name)] {
+				cols[i] = dataCol(f)
 				continue
 			}
-			if f.Type == delta.TypeVoid {
-				cols[i] = "CAST(NULL AS INTEGER) AS " + quoteIdent(f.Name)
-				continue
+			lit, err := literalSQL(g.values[strings.ToLower(f.Name)], f.Type)
+			if err != nil {
+				return "", err
 			}
-			cols[i] = logicalExpr("p."+quoteIdent(phys(f)), f.Type, 0) + " AS " + quoteIdent(f.Name)
+			cols[i] = lit + " AS " + quoteIdent(f.Name)
 		}
-		quoted := make([]string, len(g.paths))
-		for i, p := range g.paths {
-			quoted[i] = quoteString(p)
-		}
-		opts := "union_by_name = true"
-		empty := emptyCols
+		sel := "SELECT " + strings.Join(cols, ", ") + " FROM " + readFiles(g.paths, g.dv, g.dv)
 		if g.dv {
-			opts += ", filename = true, file_row_number = true"
-			empty = append(append([]string{}, emptyCols...), "CAST(NULL AS VARCHAR) AS filename", "CAST(NULL AS BIGINT) AS file_row_number")
-		}
-		from := "(SELECT * FROM read_parquet([" + strings.Join(quoted, ", ") + "], " + opts + ")"
-		if len(empty) > 0 {
-			from += " UNION ALL BY NAME SELECT " + strings.Join(empty, ", ") + " WHERE false"
-		}
-		from += ") p"
-		sel := "SELECT " + strings.Join(cols, ", ") + " FROM " + from
-		if g.dv {
-			sel += " WHERE NOT EXISTS (SELECT 1 FROM " + quoteIdent(spec.DVTable) + " d WHERE d.file = p.filename AND d.row = p.file_row_number)"
+			sel += dvFilter
 		}
 		selects = append(selects, sel)
 	}

@@ -1,0 +1,223 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sort"
+	"sync/atomic"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/stratalake/strata/internal/delta"
+	"github.com/stratalake/strata/internal/parquetio"
+	"github.com/stratalake/strata/internal/table"
+)
+
+// Parallel data file writing. Encoding Parquet (parquetio, in Go) is the costly part of a write
+// statement, and one writer uses one core. A query's rows are therefore cut into chunks of
+// consecutive rows, and the chunks are encoded concurrently (at most writeWorkers at a time), each
+// into its own files. Chunks follow the data's order: a copy-on-write statement cuts at the
+// boundaries of the files it rewrites (a chunk is one or more consecutive touched files, so the
+// rewritten files keep the rows, and the min/max ranges, of the files they replace); an insert
+// cuts every so many rows.
+
+// writeWorkers bounds the chunks encoded at once.
+func writeWorkers() int { return max(1, min(runtime.GOMAXPROCS(0), 8)) }
+
+// chunker assigns the rows of a batch, from position start on, to a chunk: it returns the chunk
+// and the end of that chunk's rows in the batch. Chunks must come in increasing order.
+type chunker func(rec arrow.RecordBatch, start int) (chunk, end int, err error)
+
+// rowIDChunker cuts a stream whose first column holds row ids (increasing) at bounds: chunk k holds
+// the row ids in [bounds[k], bounds[k+1]).
+func rowIDChunker(bounds []int64) chunker {
+	return func(rec arrow.RecordBatch, start int) (int, int, error) {
+		rids, ok := rec.Column(0).(*array.Int64)
+		if !ok {
+			return 0, 0, fmt.Errorf("engine: chunked write: row ids of type %s", rec.Column(0).DataType())
+		}
+		rid := rids.Value(start)
+		k := sort.Search(len(bounds), func(i int) bool { return bounds[i] > rid }) - 1
+		if k < 0 {
+			return 0, 0, fmt.Errorf("engine: chunked write: row id %d before the first chunk", rid)
+		}
+		end := rids.Len()
+		if k+1 < len(bounds) {
+			limit := bounds[k+1]
+			end = start + sort.Search(rids.Len()-start, func(i int) bool { return rids.Value(start+i) >= limit })
+		}
+		return k, end, nil
+	}
+}
+
+// countChunker cuts a stream every rows rows.
+func countChunker(rows int64) chunker {
+	var seen int64
+	return func(rec arrow.RecordBatch, start int) (int, int, error) {
+		k := int(seen / rows)
+		end := min(int64(rec.NumRows()), int64(start)+(int64(k)+1)*rows-seen)
+		seen += end - int64(start)
+		return k, int(end), nil
+	}
+}
+
+// insertChunkRows is the number of rows of an insert's chunk.
+const insertChunkRows = 1 << 20
+
+// writeChunks runs query on c and writes its rows as data files of t, chunk by chunk, encoding
+// chunks concurrently. With dropFirst the query's first column (the row ids the chunker reads)
+// is not written; the other columns are the table's logical columns in order. Files are
+// returned in chunk order. On error, files already written are orphans.
+func (e *Engine) writeChunks(ctx context.Context, c *conn, t *table.Table, schema *delta.StructType, partCols []string, conf map[string]string,
+	query string, chunks chunker, dropFirst bool) ([]parquetio.DataFile, error) {
+	rr, err := c.query(ctx, query)
+	if err != nil {
+		return nil, duckError(err)
+	}
+	defer rr.Release()
+	inSchema := rr.Schema()
+	first := 0
+	if dropFirst {
+		first = 1
+		inSchema = arrow.NewSchema(inSchema.Fields()[1:], nil)
+	}
+	want := delta.ToArrowSchema(schema)
+	wopts := parquetio.WriteOptions{Schema: schema, PartitionColumns: partCols}
+	if err := wopts.ApplyTableProperties(conf); err != nil {
+		return nil, err
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	sem := make(chan struct{}, writeWorkers())
+	var results []*[]parquetio.DataFile // per chunk, filled by its writer
+	var cur *chanReader
+	curChunk := -1
+	closeCur := func() {
+		if cur != nil {
+			close(cur.ch)
+			cur = nil
+		}
+	}
+	start := func(k int) error {
+		select {
+		case sem <- struct{}{}:
+		case <-gctx.Done():
+			return gctx.Err()
+		}
+		reader := &chanReader{schema: inSchema, ch: make(chan arrow.RecordBatch, 4)}
+		reader.refs.Store(1)
+		cur, curChunk = reader, k
+		out := new([]parquetio.DataFile)
+		results = append(results, out)
+		g.Go(func() error {
+			defer func() { <-sem }()
+			defer reader.drain()
+			in, err := newConformReader(gctx, reader, want)
+			if err != nil {
+				return err
+			}
+			files, err := parquetio.WriteDataFiles(gctx, t.Store(), in, wopts)
+			*out = files
+			in.Release()
+			return err
+		})
+		return nil
+	}
+	dispatch := func() error {
+		defer closeCur()
+		for rr.Next() {
+			rec := rr.RecordBatch()
+			n := int(rec.NumRows())
+			for pos := 0; pos < n; {
+				k, end, err := chunks(rec, pos)
+				if err != nil {
+					return err
+				}
+				if end <= pos {
+					return fmt.Errorf("engine: chunked write: empty chunk at row %d", pos)
+				}
+				if k != curChunk {
+					if k < curChunk {
+						return fmt.Errorf("engine: chunked write: rows out of order (chunk %d after %d)", k, curChunk)
+					}
+					closeCur()
+					if err := start(k); err != nil {
+						return err
+					}
+				}
+				cols := make([]arrow.Array, int(rec.NumCols())-first)
+				for j := range cols {
+					cols[j] = array.NewSlice(rec.Column(j+first), int64(pos), int64(end))
+				}
+				piece := array.NewRecordBatch(inSchema, cols, int64(end-pos))
+				for _, col := range cols {
+					col.Release()
+				}
+				select {
+				case cur.ch <- piece:
+				case <-gctx.Done():
+					piece.Release()
+					return gctx.Err()
+				}
+				pos = end
+			}
+		}
+		return duckError(rr.Err())
+	}
+	derr := dispatch()
+	werr := g.Wait()
+	var files []parquetio.DataFile
+	for _, r := range results {
+		files = append(files, *r...)
+	}
+	if derr == nil {
+		derr = werr
+	}
+	if derr != nil {
+		return files, fmt.Errorf("engine: write %s: %w; nothing was committed", t.Location(), duckError(derr))
+	}
+	return files, nil
+}
+
+// chanReader is a RecordReader fed through a channel (one chunk of a chunked write).
+type chanReader struct {
+	schema *arrow.Schema
+	ch     chan arrow.RecordBatch
+	cur    arrow.RecordBatch
+	refs   atomic.Int64
+}
+
+func (r *chanReader) Schema() *arrow.Schema { return r.schema }
+
+func (r *chanReader) Next() bool {
+	if r.cur != nil {
+		r.cur.Release()
+		r.cur = nil
+	}
+	rec, ok := <-r.ch
+	r.cur = rec
+	return ok
+}
+
+func (r *chanReader) RecordBatch() arrow.RecordBatch { return r.cur }
+func (r *chanReader) Record() arrow.RecordBatch      { return r.cur }
+func (r *chanReader) Err() error                     { return nil }
+func (r *chanReader) Retain()                        { r.refs.Add(1) }
+func (r *chanReader) Release()                       { r.refs.Add(-1) }
+
+// drain releases what the writer did not read (after an error), until the dispatcher closes the
+// channel.
+func (r *chanReader) drain() {
+	if r.cur != nil {
+		r.cur.Release()
+		r.cur = nil
+	}
+	for rec := range r.ch {
+		rec.Release()
+	}
+}
+
+var _ array.RecordReader = (*chanReader)(nil)
