@@ -25,6 +25,7 @@ test-go:
 
 tour: build
 	examples/tour/tour.sh
+	examples/sql/walkthrough.sh
 
 bench: build
 	bin/strata bench delta

@@ -437,7 +437,11 @@ func (e *Engine) finishRewrite(ctx context.Context, c *conn, st statement, out *
 		}
 		out.version, out.committed = res.Version, true
 	}
-	out.message = message(versionNote(out.committed, out.version))
+	note := versionNote(out.committed, out.version)
+	if !out.committed {
+		note = "no stored value changed, " + note
+	}
+	out.message = message(note)
 	return out.result(st), nil
 }
 
