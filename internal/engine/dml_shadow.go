@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 	duckdb "github.com/duckdb/duckdb-go/v2"
@@ -34,7 +36,17 @@ import (
 // DuckDB implements an UPDATE of a nested-type column as delete + insert: the row then counts as
 // removed from its file and written as a new row, which gives the same table.
 
+// dmlTrace marks the phases of a copy-on-write statement on standard error, with the time since
+// the process started, when STRATA_TRACE_DML is set (to find where a slow statement spends its
+// time).
 var dmlTrace = func(string) {}
+
+func init() {
+	if os.Getenv("STRATA_TRACE_DML") != "" {
+		t0 := time.Now()
+		dmlTrace = func(phase string) { fmt.Fprintf(os.Stderr, "dml %8.3fs %s\n", time.Since(t0).Seconds(), phase) }
+	}
+}
 
 // shadowTable is the shadow of a statement's target on one connection.
 type shadowTable struct {
