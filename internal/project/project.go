@@ -33,7 +33,25 @@ type Config struct {
 	Storage string `yaml:"storage"`
 	// S3Endpoint optionally sets the endpoint for s3:// storage (else AWS_ENDPOINT_URL etc.).
 	S3Endpoint string `yaml:"s3_endpoint"`
+	// Log configures the project's event log (absent: the embedded log under ./log).
+	Log LogConfig `yaml:"log"`
 }
+
+// LogConfig is the log: key of strata.yaml.
+type LogConfig struct {
+	// Backend is "embedded" (the default: segment files on the local disk) or "kafka".
+	Backend string `yaml:"backend"`
+	// Dir is the embedded log's folder, relative to strata.yaml (default ./log).
+	Dir string `yaml:"dir"`
+	// Brokers are the Kafka bootstrap brokers (host:port), for backend kafka.
+	Brokers []string `yaml:"brokers"`
+}
+
+// Log backends.
+const (
+	LogEmbedded = "embedded"
+	LogKafka    = "kafka"
+)
 
 // Project is a loaded project.
 type Project struct {
@@ -80,7 +98,38 @@ func Load(dir string) (*Project, error) {
 		}
 		root = filepath.Clean(root)
 	}
+	if err := cfg.Log.resolve(abs); err != nil {
+		return nil, fmt.Errorf("project: %s: %w", file, err)
+	}
 	return &Project{Dir: abs, File: file, Config: cfg, StorageRoot: strings.TrimSuffix(root, "/")}, nil
+}
+
+// resolve fills the log config's defaults and makes Dir absolute.
+func (c *LogConfig) resolve(projectDir string) error {
+	switch c.Backend {
+	case "", LogEmbedded:
+		c.Backend = LogEmbedded
+		if len(c.Brokers) > 0 {
+			return fmt.Errorf("log: brokers are for backend kafka, not %s", c.Backend)
+		}
+		if c.Dir == "" {
+			c.Dir = "./log"
+		}
+		if !filepath.IsAbs(c.Dir) {
+			c.Dir = filepath.Join(projectDir, c.Dir)
+		}
+		c.Dir = filepath.Clean(c.Dir)
+	case LogKafka:
+		if len(c.Brokers) == 0 {
+			return fmt.Errorf("log: backend kafka needs brokers: [host:port, ...]")
+		}
+		if c.Dir != "" {
+			return fmt.Errorf("log: dir is for the embedded backend, not kafka")
+		}
+	default:
+		return fmt.Errorf("log: unknown backend %q (embedded or kafka)", c.Backend)
+	}
+	return nil
 }
 
 // Find loads the project of dir or of its nearest parent holding a strata.yaml.
@@ -131,6 +180,11 @@ func Init(dir string) (*Project, error) {
 name: %s
 # Where the tables live: a folder (relative to this file) or s3://bucket/prefix.
 storage: ./warehouse
+# The event log: embedded segment files under ./log, or a Kafka-protocol cluster
+# (log: {backend: kafka, brokers: [localhost:9092]}).
+log:
+  backend: embedded
+  dir: ./log
 `, name)
 	if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
 		return nil, fmt.Errorf("project: %w", err)
