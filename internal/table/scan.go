@@ -24,6 +24,10 @@ type ScanOptions struct {
 	Columns []string
 	// PartitionFilter, if set, skips files whose partition values do not satisfy it.
 	PartitionFilter delta.Expr
+	// Files, if not nil, are read instead of the snapshot's files: add actions of the snapshot's
+	// table whose data follows the snapshot's schema (a streaming read of the files a version
+	// added). They are read in the order given.
+	Files []*delta.Add
 }
 
 // ScanStats counts what a scan read.
@@ -104,7 +108,11 @@ func (t *Table) Scan(ctx context.Context, snap *delta.Snapshot, opts ScanOptions
 	default:
 		s.want = delta.ToArrowSchema(physical)
 	}
-	for _, f := range snap.Files() {
+	files := snap.Files()
+	if opts.Files != nil {
+		files = opts.Files
+	}
+	for _, f := range files {
 		if opts.PartitionFilter != nil {
 			vals, err := delta.TypedPartitionValues(schema, snap.PartitionColumns(), snap.ColumnMappingMode(), f.PartitionValues)
 			if err != nil {
