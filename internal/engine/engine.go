@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -149,6 +150,8 @@ func (e *Engine) openTable(ctx context.Context, location string) (*table.Table, 
 type conn struct {
 	dc    driver.Conn
 	lease *cacheLease // nil until the statement reads a remote table
+	// onClose run after the connection closes (the releases of registered Arrow views).
+	onClose []func()
 }
 
 func (e *Engine) connect(ctx context.Context) (*conn, error) {
@@ -162,6 +165,9 @@ func (e *Engine) connect(ctx context.Context) (*conn, error) {
 // Close closes the connection, then releases the statement's cache lease.
 func (c *conn) Close() error {
 	err := c.dc.Close()
+	for _, f := range c.onClose {
+		f()
+	}
 	c.lease.release()
 	return err
 }
@@ -267,6 +273,60 @@ func (e *Engine) Query(ctx context.Context, query string) (*Result, error) {
 		return nil, fmt.Errorf("engine: Query takes one statement, got %d", len(stmts))
 	}
 	return e.execStatement(ctx, stmts[0])
+}
+
+// QueryWith runs one query (a SELECT, or any statement DuckDB runs itself) in which the names of
+// inputs are views over the given Arrow readers, next to the project's tables: the streaming
+// runtime runs a batch's SQL this way over the batch's rows. Each input is read once, while the
+// query runs; the caller keeps ownership of the readers. The caller must Release
+// result.Records; the inputs' views disappear with it.
+func (e *Engine) QueryWith(ctx context.Context, query string, inputs map[string]array.RecordReader) (*Result, error) {
+	stmts, err := splitStatements(query)
+	if err != nil {
+		return nil, err
+	}
+	if len(stmts) != 1 {
+		return nil, fmt.Errorf("engine: QueryWith takes one statement, got %d", len(stmts))
+	}
+	c, err := e.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ar, err := duckdb.NewArrowFromConn(c.dc)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	names := make([]string, 0, len(inputs))
+	for name := range inputs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var releases []func()
+	for _, name := range names {
+		rel, err := ar.RegisterView(inputs[name], name)
+		if err != nil {
+			for _, r := range releases {
+				r()
+			}
+			c.Close()
+			return nil, fmt.Errorf("engine: register input %s: %w", name, duckError(err))
+		}
+		releases = append(releases, rel)
+	}
+	c.onClose = releases
+	st := stmts[0]
+	rewritten, scans, err := e.bindReferences(ctx, c, st)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	rr, err := c.query(ctx, rewritten)
+	if err != nil {
+		c.Close()
+		return nil, duckError(err)
+	}
+	return &Result{Statement: st.Text, Records: &connReader{RecordReader: rr, conn: c}, Scans: scans}, nil
 }
 
 func abbreviate(s string) string {
