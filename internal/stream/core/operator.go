@@ -1,0 +1,65 @@
+package core
+
+// Row is one input row as the stateful operators see it: the driver has already read it from its
+// source partition and reduced it to a group key, an event time and the column values the
+// aggregates refer to.
+type Row struct {
+	// Partition is the source partition the row was read from; it feeds that partition's
+	// watermark and must be a partition the batch reads.
+	Partition PartitionID
+	// EventTime is in the query's event-time unit (see WatermarkSpec).
+	EventTime int64
+	// Key is the group key (aggregation) or, when DedupSpec.KeyColumns is empty, the dedup key.
+	Key []byte
+	// Values are the row's columns, indexed by AggSpec.Column and DedupSpec.KeyColumns.
+	Values []Value
+}
+
+// StepInput is one micro-batch as an operator sees it. The cutoffs come from the watermark minus
+// the allowed lateness; both are NoWatermark before a watermark exists.
+type StepInput struct {
+	// Rows are the batch's rows in the order the driver read them (partition by partition, in
+	// position order); operators process them in this order.
+	Rows []Row
+	// LateBefore is the cutoff at the start of the batch: a row with EventTime < LateBefore is
+	// late. It is never applied to state; it goes to the late output, counted.
+	LateBefore int64
+	// ExpireBefore is the cutoff after the batch (>= LateBefore): state that only rows before it
+	// could still change is final: windows with End <= ExpireBefore close and dedup entries with
+	// an event time < ExpireBefore are dropped. Because the next batch's LateBefore is this
+	// ExpireBefore, no on-time row can ever reach dropped state.
+	ExpireBefore int64
+}
+
+// StepOutput is what an operator produced for one batch.
+type StepOutput struct {
+	// Rows are the rows a deduplicator let through, in input order.
+	Rows []Row
+	// Results are the aggregation's output rows, sorted: retractions first, then by window start,
+	// window end and key.
+	Results []Result
+	// Late are the late input rows, in input order.
+	Late []Row
+	// Duplicates counts rows a deduplicator dropped as repeats.
+	Duplicates int64
+	// Mutations are the operator's state writes for this batch, sorted by key, one per key.
+	Mutations []Mutation
+}
+
+// Result is one output row of an aggregation.
+type Result struct {
+	Window Window
+	Key    []byte
+	// Values holds one value per AggSpec, in AggregateSpec.Aggs order.
+	Values []Value
+	// Retract is set (update mode, session windows only) when a row this query emitted earlier for
+	// Window and Key is superseded because the session grew or merged: the sink deletes the row
+	// with these window bounds and key. Values is nil then.
+	Retract bool
+}
+
+// StateSize is the size of an operator's persisted state.
+type StateSize struct {
+	// Entries is the number of keys; Bytes the sum of key and value lengths.
+	Entries, Bytes int64
+}
