@@ -27,6 +27,8 @@
 //     Unless the topic's config says DeleteUncommitted, neither removes a record at or after the
 //     lowest offset committed by any consumer group of the topic (a group that never committed
 //     holds nothing back). Every removal is counted in the topic's description.
+//     The rule applies per partition: a partition is held back at the lowest offset committed
+//     for that partition, and a group without a commit for it holds it back nowhere.
 package log
 
 import (
@@ -138,7 +140,8 @@ type Removal struct {
 	ByCompaction int64 // records superseded by a later record of the same key, or expired tombstones
 	Bytes        int64 // bytes freed by all of the above
 	// HeldBack counts records that retention or compaction would have removed but kept because
-	// a consumer group had not committed past them.
+	// a consumer group had not committed past them. Each Clean adds the records it held back,
+	// so a record held back over several Cleans is counted at each.
 	HeldBack int64
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/stratalake/strata/internal/log"
@@ -76,7 +77,12 @@ func (p *parser) parse(body []byte, array bool) []log.Record {
 			col := 1
 			var se *json.SyntaxError
 			if err := json.Unmarshal(text, new(any)); errors.As(err, &se) {
+				// Offset counts the bytes read through the offending one: its 1-based column.
+				// At the end of the input the problem is just past it.
 				col = int(se.Offset)
+				if col >= len(text) && strings.Contains(se.Error(), "unexpected end") {
+					col = len(text) + 1
+				}
 				p.reject(line, max(col, 1), "malformed JSON: %v", err)
 			} else {
 				p.reject(line, 1, "malformed JSON")
@@ -107,7 +113,7 @@ func (p *parser) parseArray(body []byte) []log.Record {
 			off := dec.InputOffset()
 			var se *json.SyntaxError
 			if errors.As(err, &se) {
-				off = se.Offset
+				off = se.Offset + 1 // the decoder counts the bytes before the offending one
 			}
 			line, col := position(body, off)
 			p.reject(line, col, "malformed JSON: %v", err)
