@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"sort"
 	"strconv"
@@ -73,7 +75,7 @@ key: embedded segment files, or a Kafka cluster), or --log-dir DIR (embedded) or
 	f.register(cmd)
 	topic := &cobra.Command{Use: "topic", Short: "Create, list and describe topics"}
 	topic.AddCommand(newTopicCreateCmd(g, f), newTopicListCmd(g, f), newTopicDescribeCmd(g, f), newTopicDeleteCmd(g, f))
-	cmd.AddCommand(topic, newProduceCmd(g, f), newConsumeCmd(g, f))
+	cmd.AddCommand(topic, newProduceCmd(g, f), newConsumeCmd(g, f), newLogServeCmd(g, f))
 	return cmd
 }
 
@@ -615,4 +617,44 @@ func retentionText(r log.Retention) string {
 		return "infinite"
 	}
 	return strings.Join(parts, " or ")
+}
+
+func newLogServeCmd(g *globals, f *logFlags) *cobra.Command {
+	var addr string
+	cmd := &cobra.Command{
+		Use:   "serve [--http ADDR]",
+		Short: "Serve the HTTP ingest endpoint: POST /v1/topics/{topic}/records",
+		Long: `Serve the log's HTTP ingest endpoint for applications and devices:
+
+  POST /v1/topics/{topic}/records[?key_field=F][&timestamp_field=F][&partition=N]
+
+with NDJSON or a JSON array of objects as the body. A request is checked whole before anything is
+written (a malformed object refuses it with 400, naming every bad line and column) and answered
+200 with the offsets only once the log holds the records durably. Stop with Ctrl-C.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withLog(cmd.Context(), f, func(l log.Log) error {
+				mux := http.NewServeMux()
+				mux.Handle("/v1/topics/", httpingest.New(l, httpingest.Options{}))
+				ln, err := net.Listen("tcp", addr)
+				if err != nil {
+					return err
+				}
+				srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+				fmt.Fprintf(g.stderr, "strata: ingest endpoint on http://%s/v1/topics/{topic}/records\n", ln.Addr())
+				errc := make(chan error, 1)
+				go func() { errc <- srv.Serve(ln) }()
+				select {
+				case err := <-errc:
+					return err
+				case <-cmd.Context().Done():
+					shutdown, cancel := context.WithTimeout(context.WithoutCancel(cmd.Context()), 10*time.Second)
+					defer cancel()
+					return srv.Shutdown(shutdown)
+				}
+			})
+		},
+	}
+	cmd.Flags().StringVar(&addr, "http", "localhost:8480", "address to listen on")
+	return cmd
 }
