@@ -150,8 +150,6 @@ func (e *Engine) openTable(ctx context.Context, location string) (*table.Table, 
 type conn struct {
 	dc    driver.Conn
 	lease *cacheLease // nil until the statement reads a remote table
-	// onClose run after the connection closes (the releases of registered Arrow views).
-	onClose []func()
 }
 
 func (e *Engine) connect(ctx context.Context) (*conn, error) {
@@ -165,9 +163,6 @@ func (e *Engine) connect(ctx context.Context) (*conn, error) {
 // Close closes the connection, then releases the statement's cache lease.
 func (c *conn) Close() error {
 	err := c.dc.Close()
-	for _, f := range c.onClose {
-		f()
-	}
 	c.lease.release()
 	return err
 }
@@ -276,10 +271,10 @@ func (e *Engine) Query(ctx context.Context, query string) (*Result, error) {
 }
 
 // QueryWith runs one query (a SELECT, or any statement DuckDB runs itself) in which the names of
-// inputs are views over the given Arrow readers, next to the project's tables: the streaming
-// runtime runs a batch's SQL this way over the batch's rows. Each input is read once, while the
-// query runs; the caller keeps ownership of the readers. The caller must Release
-// result.Records; the inputs' views disappear with it.
+// inputs are tables holding the rows of the given Arrow readers, next to the project's tables: the
+// streaming runtime runs a batch's SQL this way over the batch's rows. Each input is read whole
+// before the query runs; the caller keeps ownership of the readers. The caller must Release
+// result.Records; the inputs' tables disappear with it.
 func (e *Engine) QueryWith(ctx context.Context, query string, inputs map[string]array.RecordReader) (*Result, error) {
 	stmts, err := splitStatements(query)
 	if err != nil {
@@ -302,19 +297,26 @@ func (e *Engine) QueryWith(ctx context.Context, query string, inputs map[string]
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	var releases []func()
-	for _, name := range names {
-		rel, err := ar.RegisterView(inputs[name], name)
+	// DuckDB's Arrow scan ignores the projections and filters the optimizer pushes into it
+	// (duckdb/duckdb#17012): a view over it returns wrong columns and unfiltered rows. Each input
+	// is therefore copied whole (SELECT *, which reads correctly) into a temp table of its name.
+	for i, name := range names {
+		hidden := fmt.Sprintf("strata_input_%d", i)
+		release, err := ar.RegisterView(inputs[name], hidden)
 		if err != nil {
-			for _, r := range releases {
-				r()
-			}
 			c.Close()
 			return nil, fmt.Errorf("engine: register input %s: %w", name, duckError(err))
 		}
-		releases = append(releases, rel)
+		err = c.exec(ctx, "CREATE TEMP TABLE "+quoteIdent(name)+" AS SELECT * FROM "+quoteIdent(hidden))
+		if err == nil {
+			err = c.exec(ctx, "DROP VIEW "+quoteIdent(hidden))
+		}
+		release()
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("engine: load input %s: %w", name, duckError(err))
+		}
 	}
-	c.onClose = releases
 	st := stmts[0]
 	rewritten, scans, err := e.bindReferences(ctx, c, st)
 	if err != nil {
