@@ -414,6 +414,12 @@ func (h *dmlHarness) mirrorMerge(stmt string) (mirrorCount, error) {
 	err = h.mirror.QueryRowContext(h.ctx, "SELECT (SELECT count(*) FROM strata_rowids WHERE r NOT IN (SELECT rowid FROM "+dmlTable+")), "+
 		"(SELECT count(*) FROM "+dmlTable+" WHERE rowid NOT IN (SELECT r FROM strata_rowids))").Scan(&mc.delete, &mc.inserted)
 	mc.updated = mc.affected - mc.delete - mc.inserted
+	if mc.updated < 0 {
+		// DuckDB renumbered rows it did not touch (seen after thousands of statements on one
+		// table: a MERGE of 21 rows left 93 rows with new rowids), so the split is unknown here;
+		// only the total rows affected is compared, and the rows themselves after the statement.
+		mc.inserted, mc.delete, mc.updated = -1, -1, -1
+	}
 	return mc, err
 }
 
@@ -441,6 +447,13 @@ func (h *dmlHarness) checkCounts(st dmlStmt, res *engine.Result, mc mirrorCount)
 	case "delete":
 		check("numDeletedRows", mc.affected)
 	case "merge":
+		if mc.inserted < 0 { // the mirror could not split its count (see mirrorMerge)
+			if got := metric("numTargetRowsInserted") + metric("numTargetRowsUpdated") + metric("numTargetRowsDeleted"); got != mc.affected {
+				h.fail("rows inserted + updated + deleted = %d, DuckDB says %d rows affected (%s)", got, mc.affected, res.Message)
+			}
+			h.stats["merge counted by total only"]++
+			return
+		}
 		check("numTargetRowsInserted", mc.inserted)
 		check("numTargetRowsUpdated", mc.updated)
 		check("numTargetRowsDeleted", mc.delete)
