@@ -16,9 +16,10 @@ import (
 //	UPDATE <target> [[AS] alias] SET col = expr, ... [FROM from-items] [WHERE condition]
 //
 // where <target> is a project table domain.table, delta.`path` or delta_scan('path'). DuckDB
-// executes the statement as written against a shadow of the target's candidate files (see
-// dml_shadow.go); Strata commits the result as one copy-on-write Delta transaction: the files
-// holding deleted or updated rows are removed and replaced by rewritten copies, the other files
+// executes the statement as written against a shadow table standing for the target
+// (dml_shadow.go) that holds the rows the condition selects (dml_rewrite.go); Strata commits the
+// result as one copy-on-write Delta transaction: the files holding deleted or updated rows are
+// removed and replaced by rewritten copies (written by DuckDB, dml_copy.go), the other files
 // stay. A DELETE whose condition involves partition columns only (or that has no condition)
 // removes whole files without reading them, as Delta does.
 
@@ -165,28 +166,14 @@ func (e *Engine) runDelete(ctx context.Context, st statement, ref *targetRef) (*
 	if duck {
 		return e.runDuckDB(ctx, st)
 	}
-	toks := st.Tokens
-	alias, i := parseAlias(toks, ref.End)
+	clauses, err := parseDeleteClauses(st, ref.End, ref.Name)
+	if err != nil {
+		return nil, err
+	}
+	alias, using, where := clauses.alias, clauses.from, clauses.where
 	effAlias := alias
 	if effAlias == "" {
 		effAlias = defaultAlias(ref)
-	}
-	if ret := findTopWord(toks, i, len(toks), "RETURNING"); ret >= 0 {
-		return nil, fmt.Errorf("engine: DELETE ... RETURNING is not supported on Delta table %s", ref.Name)
-	}
-	whereAt := findTopWord(toks, i, len(toks), "WHERE")
-	var using, where string
-	if i < len(toks) && toks[i].is("USING") {
-		end := whereAt
-		if end < 0 {
-			end = len(toks)
-		}
-		using = textBetween(st.Text, toks, i+1, end)
-	} else if i < len(toks) && whereAt != i {
-		return nil, fmt.Errorf("engine: DELETE FROM %s: expected WHERE or USING at %q", ref.Name, toks[i].Text)
-	}
-	if whereAt >= 0 {
-		where = textBetween(st.Text, toks, whereAt+1, len(toks))
 	}
 	c, err := e.connect(ctx)
 	if err != nil {
@@ -255,15 +242,12 @@ func (e *Engine) runDelete(ctx context.Context, st statement, ref *targetRef) (*
 	if err != nil {
 		return nil, err
 	}
-	s, err := e.loadShadow(ctx, c, e.tempName("target"), t, snap, candidates)
-	if err != nil {
-		return nil, err
-	}
+	name := e.tempName("target")
 	addAlias := ""
 	if alias == "" {
 		addAlias = defaultAlias(ref)
 	}
-	bound, scans, err := e.bindText(ctx, c, rewriteTarget(st, ref, s.name, addAlias, effAlias))
+	bound, scans, err := e.bindText(ctx, c, rewriteTarget(st, ref, name, addAlias, effAlias))
 	if err != nil {
 		return nil, err
 	}
@@ -272,21 +256,33 @@ func (e *Engine) runDelete(ctx context.Context, st statement, ref *targetRef) (*
 		return nil, err
 	}
 	out.scans = append([]ScanReport{report}, scans...)
-	deleted, err := c.execCount(ctx, bound)
-	if err != nil {
-		return nil, renameInError(duckError(err), s.name, ref.Name)
-	}
-	d, err := s.diff(ctx, c)
+	rw, err := e.newRewrite(ctx, c, t, snap, candidates, name)
 	if err != nil {
 		return nil, err
 	}
-	if d.inserted != 0 || d.updated() != 0 {
+	if err := rw.findDMLHits(ctx, bound, name, ref.Name, parseDeleteClauses); err != nil {
+		return nil, err
+	}
+	rw.apply = func(ctx context.Context, _ *shadowTable) (int64, error) {
+		n, err := c.execCount(ctx, bound)
+		if err != nil {
+			return 0, renameInError(duckError(err), name, ref.Name)
+		}
+		return n, nil
+	}
+	res, err := rw.execute(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if res.moved != 0 || res.changed != 0 {
+		rw.w.discard(ctx)
 		return nil, fmt.Errorf("engine: DELETE on %s changed or added rows (internal error); nothing was committed", ref.Name)
 	}
-	return e.finishRewrite(ctx, c, st, out, s, d, op, rewriteRead{candidates: candidates, filter: filter, self: self},
-		func(added, removed int, addedBytes, removedBytes int64) map[string]any {
-			return map[string]any{"numDeletedRows": deleted, "numRemovedFiles": removed, "numAddedFiles": added,
-				"numCopiedRows": d.copied(), "numRemovedBytes": removedBytes, "numAddedBytes": addedBytes, "numAddedChangeFiles": 0,
+	deleted := res.affected
+	return e.commitRewrite(ctx, st, out, rw, res, op, rewriteRead{candidates: candidates, filter: filter, self: self},
+		func(addedBytes, removedBytes int64) map[string]any {
+			return map[string]any{"numDeletedRows": deleted, "numRemovedFiles": len(res.removes), "numAddedFiles": len(res.adds),
+				"numCopiedRows": res.copied, "numRemovedBytes": removedBytes, "numAddedBytes": addedBytes, "numAddedChangeFiles": 0,
 				"executionTimeMs": sinceMillis(t0)}
 		},
 		func(v string) string {
@@ -303,30 +299,14 @@ func (e *Engine) runUpdate(ctx context.Context, st statement, ref *targetRef) (*
 	if duck {
 		return e.runDuckDB(ctx, st)
 	}
-	toks := st.Tokens
-	alias, i := parseAlias(toks, ref.End)
+	clauses, err := parseUpdateClauses(st, ref.End, ref.Name)
+	if err != nil {
+		return nil, err
+	}
+	alias, from, where := clauses.alias, clauses.from, clauses.where
 	effAlias := alias
 	if effAlias == "" {
 		effAlias = defaultAlias(ref)
-	}
-	if i >= len(toks) || !toks[i].is("SET") {
-		return nil, fmt.Errorf("engine: UPDATE %s: expected SET", ref.Name)
-	}
-	if ret := findTopWord(toks, i, len(toks), "RETURNING"); ret >= 0 {
-		return nil, fmt.Errorf("engine: UPDATE ... RETURNING is not supported on Delta table %s", ref.Name)
-	}
-	fromAt := findTopWord(toks, i, len(toks), "FROM")
-	whereAt := findTopWord(toks, i, len(toks), "WHERE")
-	var from, where string
-	if fromAt >= 0 {
-		end := whereAt
-		if end < 0 {
-			end = len(toks)
-		}
-		from = textBetween(st.Text, toks, fromAt+1, end)
-	}
-	if whereAt >= 0 {
-		where = textBetween(st.Text, toks, whereAt+1, len(toks))
 	}
 	c, err := e.connect(ctx)
 	if err != nil {
@@ -368,18 +348,12 @@ func (e *Engine) runUpdate(ctx context.Context, st statement, ref *targetRef) (*
 			return nil, err
 		}
 	}
-	s, err := e.loadShadow(ctx, c, e.tempName("target"), t, snap, candidates)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.fingerprint(ctx, c); err != nil {
-		return nil, err
-	}
+	name := e.tempName("target")
 	addAlias := ""
 	if alias == "" {
 		addAlias = defaultAlias(ref)
 	}
-	bound, scans, err := e.bindText(ctx, c, rewriteTarget(st, ref, s.name, addAlias, effAlias))
+	bound, scans, err := e.bindText(ctx, c, rewriteTarget(st, ref, name, addAlias, effAlias))
 	if err != nil {
 		return nil, err
 	}
@@ -388,18 +362,30 @@ func (e *Engine) runUpdate(ctx context.Context, st statement, ref *targetRef) (*
 		return nil, err
 	}
 	out.scans = append([]ScanReport{report}, scans...)
-	updated, err := c.execCount(ctx, bound)
-	if err != nil {
-		return nil, renameInError(duckError(err), s.name, ref.Name)
-	}
-	d, err := s.diff(ctx, c)
+	rw, err := e.newRewrite(ctx, c, t, snap, candidates, name)
 	if err != nil {
 		return nil, err
 	}
-	return e.finishRewrite(ctx, c, st, out, s, d, op, rewriteRead{candidates: candidates, filter: filter, self: self},
-		func(added, removed int, addedBytes, removedBytes int64) map[string]any {
-			return map[string]any{"numUpdatedRows": updated, "numRemovedFiles": removed, "numAddedFiles": added,
-				"numCopiedRows": d.copied(), "numRemovedBytes": removedBytes, "numAddedBytes": addedBytes, "numAddedChangeFiles": 0,
+	if err := rw.findDMLHits(ctx, bound, name, ref.Name, parseUpdateClauses); err != nil {
+		return nil, err
+	}
+	rw.prints = true
+	rw.apply = func(ctx context.Context, _ *shadowTable) (int64, error) {
+		n, err := c.execCount(ctx, bound)
+		if err != nil {
+			return 0, renameInError(duckError(err), name, ref.Name)
+		}
+		return n, nil
+	}
+	res, err := rw.execute(ctx)
+	if err != nil {
+		return nil, err
+	}
+	updated := res.affected
+	return e.commitRewrite(ctx, st, out, rw, res, op, rewriteRead{candidates: candidates, filter: filter, self: self},
+		func(addedBytes, removedBytes int64) map[string]any {
+			return map[string]any{"numUpdatedRows": updated, "numRemovedFiles": len(res.removes), "numAddedFiles": len(res.adds),
+				"numCopiedRows": res.copied, "numRemovedBytes": removedBytes, "numAddedBytes": addedBytes, "numAddedChangeFiles": 0,
 				"executionTimeMs": sinceMillis(t0)}
 		},
 		func(v string) string {
@@ -414,28 +400,30 @@ type rewriteRead struct {
 	self       bool       // the statement depends on rows outside the candidates
 }
 
-// finishRewrite writes the changes of the shadow table and commits them.
-func (e *Engine) finishRewrite(ctx context.Context, c *conn, st statement, out *writeOutcome, s *shadowTable, d *shadowDiff, op delta.Operation,
-	read rewriteRead, metrics func(added, removed int, addedBytes, removedBytes int64) map[string]any, message func(string) string) (*Result, error) {
-	files, err := e.writeChanges(ctx, c, s, d)
-	if err != nil {
-		return nil, err
-	}
-	removes := d.touchedFiles(s)
-	_, addedBytes := sumWritten(files)
-	out.metrics = metrics(len(files), len(removes), addedBytes, sumSizes(removes))
-	if len(files) > 0 || len(removes) > 0 {
-		spec := commitSpec{op: op, removes: removes, adds: files, readFiles: read.candidates, rewrites: len(removes) > 0, metrics: out.metrics}
+// commitRewrite commits what a rewrite wrote and removed (nothing when it changed nothing). A
+// commit that conflicts leaves the rewrite's files unreferenced and deletes them.
+func (e *Engine) commitRewrite(ctx context.Context, st statement, out *writeOutcome, rw *rewrite, res *rewriteOutcome, op delta.Operation,
+	read rewriteRead, metrics func(addedBytes, removedBytes int64) map[string]any, message func(string) string) (*Result, error) {
+	_, addedBytes := sumWritten(res.adds)
+	out.metrics = metrics(addedBytes, sumSizes(res.removes))
+	if len(res.adds) > 0 || len(res.removes) > 0 {
+		spec := commitSpec{op: op, removes: res.removes, adds: res.adds, readFiles: read.candidates, rewrites: len(res.removes) > 0, metrics: out.metrics}
 		if read.self {
 			spec.readWhole = true
 		} else {
-			spec.readPreds = []delta.Expr{partitionReadPredicate(s.snap, read.filter)}
+			spec.readPreds = []delta.Expr{partitionReadPredicate(rw.snap, read.filter)}
 		}
-		res, err := e.commit(ctx, s.t, s.snap, spec)
+		dmlTrace("commit start")
+		commit, err := e.commit(ctx, rw.t, rw.snap, spec)
+		dmlTrace("commit end")
 		if err != nil {
+			var ce *delta.ConflictError
+			if errors.As(err, &ce) {
+				rw.w.discard(ctx)
+			}
 			return nil, err
 		}
-		out.version, out.committed = res.Version, true
+		out.version, out.committed = commit.Version, true
 	}
 	note := versionNote(out.committed, out.version)
 	if !out.committed {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"sort"
 	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -16,13 +15,11 @@ import (
 	"github.com/stratalake/strata/internal/table"
 )
 
-// Parallel data file writing. Encoding Parquet (parquetio, in Go) is the costly part of a write
-// statement, and one writer uses one core. A query's rows are therefore cut into chunks of
-// consecutive rows, and the chunks are encoded concurrently (at most writeWorkers at a time), each
-// into its own files. Chunks follow the data's order: a copy-on-write statement cuts at the
-// boundaries of the files it rewrites (a chunk is one or more consecutive touched files, so the
-// rewritten files keep the rows, and the min/max ranges, of the files they replace); an insert
-// cuts every so many rows.
+// Parallel data file writing for INSERT and CREATE TABLE ... AS (copy-on-write statements write
+// with DuckDB instead, dml_copy.go). Encoding Parquet (parquetio, in Go) is the costly part of
+// such a statement, and one writer uses one core. A query's rows are therefore cut into chunks of
+// consecutive rows (every insertChunkRows rows), and the chunks are encoded concurrently (at most
+// writeWorkers at a time), each into its own files.
 
 // writeWorkers bounds the chunks encoded at once.
 func writeWorkers() int { return max(1, min(runtime.GOMAXPROCS(0), 8)) }
@@ -30,28 +27,6 @@ func writeWorkers() int { return max(1, min(runtime.GOMAXPROCS(0), 8)) }
 // chunker assigns the rows of a batch, from position start on, to a chunk: it returns the chunk
 // and the end of that chunk's rows in the batch. Chunks must come in increasing order.
 type chunker func(rec arrow.RecordBatch, start int) (chunk, end int, err error)
-
-// rowIDChunker cuts a stream whose first column holds row ids (increasing) at bounds: chunk k holds
-// the row ids in [bounds[k], bounds[k+1]).
-func rowIDChunker(bounds []int64) chunker {
-	return func(rec arrow.RecordBatch, start int) (int, int, error) {
-		rids, ok := rec.Column(0).(*array.Int64)
-		if !ok {
-			return 0, 0, fmt.Errorf("engine: chunked write: row ids of type %s", rec.Column(0).DataType())
-		}
-		rid := rids.Value(start)
-		k := sort.Search(len(bounds), func(i int) bool { return bounds[i] > rid }) - 1
-		if k < 0 {
-			return 0, 0, fmt.Errorf("engine: chunked write: row id %d before the first chunk", rid)
-		}
-		end := rids.Len()
-		if k+1 < len(bounds) {
-			limit := bounds[k+1]
-			end = start + sort.Search(rids.Len()-start, func(i int) bool { return rids.Value(start+i) >= limit })
-		}
-		return k, end, nil
-	}
-}
 
 // countChunker cuts a stream every rows rows.
 func countChunker(rows int64) chunker {

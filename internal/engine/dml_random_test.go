@@ -1100,16 +1100,23 @@ func (g *dmlGen) subAtom(q string) string {
 // where draws an UPDATE's or DELETE's condition: over partitions only, over data, with
 // subqueries, or none at all (rarely).
 func (g *dmlGen) where(q string) string {
+	w := ""
 	switch n := g.r.IntN(100); {
 	case n < 2:
 		return ""
 	case n < 27:
-		return " WHERE " + g.partPred(q, 1)
+		w = " WHERE " + g.partPred(q, 1)
 	case n < 80:
-		return " WHERE " + g.pred([]string{q}, 2, false)
+		w = " WHERE " + g.pred([]string{q}, 2, false)
 	default:
-		return " WHERE " + g.pred([]string{q}, 2, true)
+		w = " WHERE " + g.pred([]string{q}, 2, true)
 	}
+	if g.chance(0.06) {
+		// A condition that reads random() (always true here) must be evaluated once: the engine
+		// then loads every row of the candidate files rather than the rows the condition selects.
+		w += " AND random() >= 0"
+	}
+	return w
 }
 
 // rhs is a new value for col computed from the row (columns qualified with q).
@@ -1427,7 +1434,9 @@ func (g *dmlGen) merge() dmlStmt {
 	alias, tq := g.mergeTarget()
 	src := g.mergeSource()
 	var on string
-	switch g.r.IntN(7) {
+	switch g.r.IntN(8) {
+	case 7: // evaluated once (see where)
+		on = tq + "id = src.id AND random() >= 0"
 	case 0, 1:
 		on = tq + "id = src.id"
 	case 2:

@@ -13,38 +13,40 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
-	duckdb "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/stratalake/strata/internal/delta"
-	"github.com/stratalake/strata/internal/parquetio"
 	"github.com/stratalake/strata/internal/table"
 )
 
-// Copy-on-write. DELETE, UPDATE and MERGE run in DuckDB against a shadow table: a TEMP table with
-// exactly the target's logical columns, loaded with the rows of the candidate files, one file
-// after the other, so that the rows of file i own the contiguous row-id range
-// [lo[i], lo[i]+n[i]). DuckDB keeps a row's rowid when it deletes other rows or updates the row in
-// place, and gives inserted rows row ids past the loaded ones. After the statement:
+// Shadow tables. DELETE, UPDATE and MERGE run in DuckDB against a shadow table: a TEMP table with
+// exactly the target's logical columns, loaded (dml_rewrite.go) with rows of the candidate files,
+// one file after the other, so that the rows of the i-th file loaded own the contiguous row-id
+// range [lo[i], lo[i]+n[i]). DuckDB keeps a row's rowid when it deletes other rows or updates the
+// row in place, and gives inserted rows row ids past the loaded ones. After the statement:
 //
 //   - a file lost rows if fewer rows of its range survive than were loaded;
 //   - a file had rows updated if a surviving row's fingerprint (hash of the whole row, taken
 //     before the statement) changed;
 //   - rows with a row id >= loaded are new.
 //
-// Touched files (lost or changed rows) are removed and replaced by files holding the surviving
-// rows of their ranges; new rows go to new files; untouched files stay referenced as they are.
-// DuckDB implements an UPDATE of a nested-type column as delete + insert: the row then counts as
-// removed from its file and written as a new row, which gives the same table.
+// Touched files (lost or changed rows) are removed and replaced by files holding their rows that
+// survive; new rows go to new files; untouched files stay referenced as they are. DuckDB
+// implements an UPDATE of a nested-type column as delete + insert: the row then counts as removed
+// from its file and written as a new row, which gives the same table.
 
 // dmlTrace marks the phases of a copy-on-write statement on standard error, with the time since
 // the process started, when STRATA_TRACE_DML is set (to find where a slow statement spends its
 // time).
-var dmlTrace = func(string) {}
+// With STRATA_TRACE_DML=sql, dmlTraceSQL prints the SQL of the main steps too.
+var dmlTrace, dmlTraceSQL = func(string) {}, func(string) {}
 
 func init() {
-	if os.Getenv("STRATA_TRACE_DML") != "" {
+	if v := os.Getenv("STRATA_TRACE_DML"); v != "" {
 		t0 := time.Now()
 		dmlTrace = func(phase string) { fmt.Fprintf(os.Stderr, "dml %8.3fs %s\n", time.Since(t0).Seconds(), phase) }
+		if v == "sql" {
+			dmlTraceSQL = func(q string) { fmt.Fprintf(os.Stderr, "dml sql: %s\n", q) }
+		}
 	}
 }
 
@@ -53,8 +55,8 @@ type shadowTable struct {
 	name   string
 	t      *table.Table
 	snap   *delta.Snapshot
-	files  []*delta.Add // candidate files, in load order
-	lo, n  []int64      // row-id range of each file's rows
+	files  []*delta.Add // the files loaded, in load order
+	lo, n  []int64      // row-id range of each file's loaded rows
 	loaded int64        // rows loaded (row ids [0, loaded))
 	prints []uint64     // fingerprint of each loaded row (by row id); nil without
 }
@@ -72,37 +74,18 @@ func columnDefs(schema *delta.StructType) string {
 	return strings.Join(defs, ", ")
 }
 
-// loadShadow creates the shadow table name of snap restricted to files.
-func (e *Engine) loadShadow(ctx context.Context, c *conn, name string, t *table.Table, snap *delta.Snapshot, files []*delta.Add) (*shadowTable, error) {
-	dmlTrace("load start")
-	defer dmlTrace("load end")
-	s := &shadowTable{name: name, t: t, snap: snap, files: files}
-	if err := c.exec(ctx, "CREATE TEMP TABLE "+quoteIdent(s.name)+" ("+columnDefs(snap.Schema())+")"); err != nil {
-		return nil, fmt.Errorf("engine: shadow of %s: %w", t.Location(), duckError(err))
-	}
-	for _, f := range files {
-		rel, err := e.relationFor(ctx, c, t, snap, []*delta.Add{f})
-		if err != nil {
-			return nil, err
-		}
-		n, err := c.execCount(ctx, "INSERT INTO "+quoteIdent(s.name)+" SELECT * FROM ("+rel+")")
-		if err != nil {
-			return nil, fmt.Errorf("engine: load %s of %s version %d: %w", f.Path, t.Location(), snap.Version(), duckError(err))
-		}
-		s.lo = append(s.lo, s.loaded)
-		s.n = append(s.n, n)
-		s.loaded += n
-	}
-	// The ranges are only meaningful if DuckDB numbered the rows 0..loaded-1 in load order.
+// checkRowIDs verifies that DuckDB numbered the loaded rows 0..loaded-1 (the ranges are only
+// meaningful then).
+func (s *shadowTable) checkRowIDs(ctx context.Context, c *conn) error {
 	vals, err := c.queryValues(ctx, "SELECT count(*), coalesce(min(rowid), 0), coalesce(max(rowid), -1) FROM "+quoteIdent(s.name))
 	if err != nil {
-		return nil, duckError(err)
+		return duckError(err)
 	}
 	if toInt64(vals[0]) != s.loaded || toInt64(vals[1]) != 0 || toInt64(vals[2]) != s.loaded-1 {
-		return nil, fmt.Errorf("engine: shadow of %s: row ids are not 0..%d (count %v, min %v, max %v); nothing was committed",
-			t.Location(), s.loaded-1, vals[0], vals[1], vals[2])
+		return fmt.Errorf("engine: shadow of %s: row ids are not 0..%d (count %v, min %v, max %v); nothing was committed",
+			s.t.Location(), s.loaded-1, vals[0], vals[1], vals[2])
 	}
-	return s, nil
+	return nil
 }
 
 // fingerprint records a hash of every loaded row, to find the rows a statement changed.
@@ -247,94 +230,7 @@ func (s *shadowTable) diff(ctx context.Context, c *conn) (*shadowDiff, error) {
 	return d, nil
 }
 
-// writeChanges writes the surviving rows of the touched files and the new rows as data files,
-// in chunks of consecutive touched files (see dml_chunks.go) and a chunk of new rows.
-func (e *Engine) writeChanges(ctx context.Context, c *conn, s *shadowTable, d *shadowDiff) ([]parquetio.DataFile, error) {
-	dmlTrace("write start")
-	defer dmlTrace("write end")
-	conf := s.snap.Metadata().Configuration
-	wopts := parquetio.WriteOptions{}
-	if err := wopts.ApplyTableProperties(conf); err != nil {
-		return nil, err
-	}
-	target := wopts.TargetFileSize
-	if target <= 0 {
-		target = parquetio.DefaultTargetFileSize
-	}
-	var touchedBytes int64
-	for i, t := range d.touched {
-		if t {
-			touchedBytes += s.files[i].Size
-		}
-	}
-	limit := min(target, max(8<<20, touchedBytes/int64(writeWorkers())))
-	// Spans of touched row ids (adjacent files merged), and chunk bounds.
-	var spans [][2]int64
-	var bounds []int64
-	acc := int64(-1)
-	for i, t := range d.touched {
-		if !t || s.n[i] == 0 {
-			continue
-		}
-		lo, hi := s.lo[i], s.lo[i]+s.n[i]-1
-		if k := len(spans); k > 0 && spans[k-1][1]+1 == lo {
-			spans[k-1][1] = hi
-		} else {
-			spans = append(spans, [2]int64{lo, hi})
-		}
-		if acc < 0 || acc >= limit {
-			bounds = append(bounds, lo)
-			acc = 0
-		}
-		acc += s.files[i].Size
-	}
-	if d.inserted > 0 {
-		bounds = append(bounds, s.loaded)
-	}
-	if len(bounds) == 0 {
-		return nil, nil
-	}
-	tbl := quoteIdent(s.name)
-	cols := []string{tbl + ".rowid"}
-	for _, f := range s.snap.Schema().Fields {
-		cols = append(cols, tbl+"."+quoteIdent(f.Name))
-	}
-	loaded := strconv.FormatInt(s.loaded, 10)
-	var q string
-	if len(spans) <= maxSpanPredicates {
-		// A plain scan returns rows in row-id order, which keeps the rows of a file together.
-		conds := []string{"rowid >= " + loaded}
-		for _, sp := range spans {
-			conds = append(conds, fmt.Sprintf("rowid BETWEEN %d AND %d", sp[0], sp[1]))
-		}
-		q = "SELECT " + strings.Join(cols, ", ") + " FROM " + tbl + " WHERE " + strings.Join(conds, " OR ")
-	} else {
-		// Many ranges: join them (a temp table of the spans) and restore row-id order.
-		spanTable := quoteIdent(s.name + "_spans")
-		if err := c.exec(ctx, "CREATE TEMP TABLE "+spanTable+" (lo BIGINT, hi BIGINT)"); err != nil {
-			return nil, duckError(err)
-		}
-		app, err := duckdb.NewAppender(c.dc, "temp", "main", s.name+"_spans")
-		if err != nil {
-			return nil, fmt.Errorf("engine: shadow spans: %w", err)
-		}
-		for _, sp := range spans {
-			if err := app.AppendRow(sp[0], sp[1]); err != nil {
-				app.Close()
-				return nil, fmt.Errorf("engine: shadow spans: %w", err)
-			}
-		}
-		if err := app.Close(); err != nil {
-			return nil, fmt.Errorf("engine: shadow spans: %w", err)
-		}
-		// New rows (row ids past every span) pair with the last span.
-		q = "SELECT " + strings.Join(cols, ", ") + " FROM " + tbl + " ASOF JOIN " + spanTable + " sp ON " + tbl +
-			".rowid >= sp.lo WHERE " + tbl + ".rowid <= sp.hi OR " + tbl + ".rowid >= " + loaded + " ORDER BY " + tbl + ".rowid"
-	}
-	return e.writeChunks(ctx, c, s.t, s.snap.Schema(), s.snap.PartitionColumns(), conf, q, rowIDChunker(bounds), true)
-}
-
-// maxSpanPredicates bounds the row-id ranges writeChanges selects with BETWEEN predicates; more
+// maxSpanPredicates bounds the row-id ranges a rewrite selects with BETWEEN predicates; more
 // ranges are selected with a join (a variable so that tests can take that path).
 var maxSpanPredicates = 64
 
@@ -368,6 +264,16 @@ func (c *conn) queryEach(ctx context.Context, query string, fn func([]driver.Val
 			return err
 		}
 	}
+}
+
+// columnNames returns the names of a query's result columns (without reading its rows).
+func (c *conn) columnNames(ctx context.Context, query string) ([]string, error) {
+	rows, err := c.dc.(driver.QueryerContext).QueryContext(ctx, "SELECT * FROM ("+query+") LIMIT 0", nil)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return rows.Columns(), nil
 }
 
 // queryValues runs a query that returns one row and returns its values.

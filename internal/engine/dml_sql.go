@@ -218,3 +218,122 @@ func isDuckSchema(name string) bool {
 	}
 	return false
 }
+
+// nonRepeatable lists the functions and clauses whose result may differ between two evaluations
+// of the same statement text: random values, sequences, the clock (DuckDB fixes it per
+// transaction, and a copy-on-write statement runs several), and row choices that depend on the
+// order rows arrive in (LIMIT without a total order, sampling, window functions, first/any_value).
+var nonRepeatable = map[string]bool{
+	"random": true, "uuid": true, "gen_random_uuid": true, "uuidv4": true, "uuidv7": true, "setseed": true,
+	"nextval": true, "currval": true,
+	"now": true, "current_timestamp": true, "get_current_timestamp": true, "transaction_timestamp": true,
+	"current_date": true, "current_time": true, "get_current_time": true, "today": true, "localtimestamp": true,
+	"localtime": true, "current_localtimestamp": true, "current_localtime": true,
+	"limit": true, "offset": true, "sample": true, "tablesample": true, "over": true, "qualify": true,
+	"first": true, "last": true, "any_value": true, "arbitrary": true, "first_value": true, "last_value": true,
+	"list": true, "array_agg": true, "string_agg": true, "group_concat": true, "listagg": true,
+}
+
+// evaluatesOnce reports whether a statement may have to be evaluated exactly once to be
+// consistent: it names one of the nonRepeatable words (as a bare word, outside literals). A
+// copy-on-write statement that does not is evaluated twice (once to find the rows it may change,
+// once to change them) with the same outcome.
+func evaluatesOnce(st statement) bool {
+	for _, t := range st.Tokens {
+		if t.Kind == tokIdent && nonRepeatable[strings.ToLower(t.Text)] {
+			return true
+		}
+	}
+	return false
+}
+
+// dmlClauses are the clauses of a DELETE or UPDATE that follow its target.
+type dmlClauses struct {
+	alias string // the target's alias as written ("" if none)
+	from  string // DELETE's USING items or UPDATE's FROM items
+	where string // the condition
+}
+
+// parseDeleteClauses reads `[[AS] alias] [USING items] [WHERE condition]` from token after.
+func parseDeleteClauses(st statement, after int, name string) (dmlClauses, error) {
+	toks := st.Tokens
+	var d dmlClauses
+	var i int
+	d.alias, i = parseAlias(toks, after)
+	if ret := findTopWord(toks, i, len(toks), "RETURNING"); ret >= 0 {
+		return d, fmt.Errorf("engine: DELETE ... RETURNING is not supported on Delta table %s", name)
+	}
+	whereAt := findTopWord(toks, i, len(toks), "WHERE")
+	if i < len(toks) && toks[i].is("USING") {
+		end := whereAt
+		if end < 0 {
+			end = len(toks)
+		}
+		d.from = textBetween(st.Text, toks, i+1, end)
+	} else if i < len(toks) && whereAt != i {
+		return d, fmt.Errorf("engine: DELETE FROM %s: expected WHERE or USING at %q", name, toks[i].Text)
+	}
+	if whereAt >= 0 {
+		d.where = textBetween(st.Text, toks, whereAt+1, len(toks))
+	}
+	return d, nil
+}
+
+// parseUpdateClauses reads `[[AS] alias] SET ... [FROM items] [WHERE condition]` from token after.
+func parseUpdateClauses(st statement, after int, name string) (dmlClauses, error) {
+	toks := st.Tokens
+	var d dmlClauses
+	var i int
+	d.alias, i = parseAlias(toks, after)
+	if i >= len(toks) || !toks[i].is("SET") {
+		return d, fmt.Errorf("engine: UPDATE %s: expected SET", name)
+	}
+	if ret := findTopWord(toks, i, len(toks), "RETURNING"); ret >= 0 {
+		return d, fmt.Errorf("engine: UPDATE ... RETURNING is not supported on Delta table %s", name)
+	}
+	fromAt := findTopWord(toks, i, len(toks), "FROM")
+	whereAt := findTopWord(toks, i, len(toks), "WHERE")
+	if fromAt >= 0 {
+		end := whereAt
+		if end < 0 {
+			end = len(toks)
+		}
+		d.from = textBetween(st.Text, toks, fromAt+1, end)
+	}
+	if whereAt >= 0 {
+		d.where = textBetween(st.Text, toks, whereAt+1, len(toks))
+	}
+	return d, nil
+}
+
+// targetTokenAfter returns the index after the token naming the temp table name in a statement
+// Strata rewrote (the target of a bound DELETE, UPDATE or MERGE), or -1.
+func targetTokenAfter(st statement, name string) int {
+	for i, t := range st.Tokens {
+		if t.Kind == tokQuoted && t.name() == name {
+			return i + 1
+		}
+	}
+	return -1
+}
+
+// hitsQuery renders the query selecting the identities of the target rows a DELETE or UPDATE may
+// change: the target read as scan under the statement's alias, joined with its USING or FROM
+// items, filtered by its condition.
+func hitsQuery(scan *targetScan, alias string, d dmlClauses) string {
+	q := quoteIdent(alias)
+	if alias == "" {
+		q = quoteIdent(scan.name)
+	}
+	from := scan.fromItem(alias)
+	sel := "SELECT "
+	if d.from != "" {
+		sel += "DISTINCT "
+		from += ", " + d.from
+	}
+	out := sel + q + "." + scanFileCol + ", " + q + "." + scanRowCol + " FROM " + from
+	if d.where != "" {
+		out += " WHERE (" + d.where + "\n)"
+	}
+	return out
+}

@@ -299,11 +299,8 @@ func (e *Engine) replaceRows(ctx context.Context, c *conn, st statement, out *wr
 	if err != nil {
 		return nil, err
 	}
-	s, err := e.loadShadow(ctx, c, e.tempName("target"), t, snap, candidates)
-	if err != nil {
-		return nil, err
-	}
-	del, scans, err := e.bindText(ctx, c, "DELETE FROM "+quoteIdent(s.name)+" AS "+quoteIdent(alias)+" WHERE "+pred)
+	name := e.tempName("target")
+	del, scans, err := e.bindText(ctx, c, "DELETE FROM "+quoteIdent(name)+" AS "+quoteIdent(alias)+" WHERE "+pred)
 	if err != nil {
 		return nil, err
 	}
@@ -312,23 +309,28 @@ func (e *Engine) replaceRows(ctx context.Context, c *conn, st statement, out *wr
 	} else if s2 {
 		self = true
 	}
-	deleted, err := c.execCount(ctx, del)
-	if err != nil {
-		return nil, duckError(err)
-	}
-	written, err := c.execCount(ctx, "INSERT INTO "+quoteIdent(s.name)+" SELECT * FROM "+quoteIdent(x))
-	if err != nil {
-		return nil, duckError(err)
-	}
-	d, err := s.diff(ctx, c)
+	rw, err := e.newRewrite(ctx, c, t, snap, candidates, name)
 	if err != nil {
 		return nil, err
 	}
+	if err := rw.findDMLHits(ctx, del, name, ref.Name, parseDeleteClauses); err != nil {
+		return nil, err
+	}
+	rw.inserts = x
+	rw.apply = func(ctx context.Context, _ *shadowTable) (int64, error) {
+		n, err := c.execCount(ctx, del)
+		return n, duckError(err)
+	}
+	res, err := rw.execute(ctx)
+	if err != nil {
+		return nil, err
+	}
+	deleted, written := res.affected, res.inserted
 	out.scans = append([]ScanReport{report}, out.scans...)
-	return e.finishRewrite(ctx, c, st, out, s, d, op, rewriteRead{candidates: candidates, filter: filter, self: self},
-		func(added, removed int, addedBytes, removedBytes int64) map[string]any {
-			return map[string]any{"numFiles": added, "numOutputRows": written + d.copied(), "numOutputBytes": addedBytes,
-				"numRemovedFiles": removed, "numRemovedBytes": removedBytes, "numDeletedRows": deleted, "numCopiedRows": d.copied(),
+	return e.commitRewrite(ctx, st, out, rw, res, op, rewriteRead{candidates: candidates, filter: filter, self: self},
+		func(addedBytes, removedBytes int64) map[string]any {
+			return map[string]any{"numFiles": len(res.adds), "numOutputRows": written + res.copied, "numOutputBytes": addedBytes,
+				"numRemovedFiles": len(res.removes), "numRemovedBytes": removedBytes, "numDeletedRows": deleted, "numCopiedRows": res.copied,
 				"executionTimeMs": sinceMillis(t0)}
 		},
 		func(v string) string {

@@ -2,12 +2,14 @@ package engine
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/stratalake/strata/internal/delta"
+	"github.com/stratalake/strata/internal/table"
 )
 
 // MERGE into a Delta table:
@@ -17,17 +19,17 @@ import (
 //	  WHEN NOT MATCHED [BY TARGET] [AND cond] THEN INSERT (...) VALUES (...) | INSERT *
 //	  WHEN NOT MATCHED BY SOURCE [AND cond] THEN UPDATE SET ... | DELETE
 //
-// DuckDB executes the MERGE against a shadow of the target's candidate files (dml_shadow.go).
-// Strata adds what DuckDB does not do:
+// DuckDB executes the MERGE's clauses against a shadow of the target rows they may act on
+// (dml_shadow.go, dml_rewrite.go; see mergeRun.targeted). Strata adds what DuckDB does not do:
 //
 //   - Spark's `UPDATE SET *` and `INSERT *` (every target column, by name, from the source) are
 //     expanded to explicit column lists;
 //   - the standard rule that a target row matched by more than one source row is an error (unless
-//     the only MATCHED clause is an unconditional DELETE): checked before the MERGE runs, and the
-//     statement fails committing nothing;
+//     the only MATCHED clause is an unconditional DELETE): checked before anything is written,
+//     and the statement fails committing nothing;
 //   - candidate files: when the ON condition equates a target column with a source column, only
 //     files whose statistics may hold a key between the source's minimum and maximum key are
-//     loaded (not with NOT MATCHED BY SOURCE clauses, which need every target row).
+//     read (not with NOT MATCHED BY SOURCE clauses, which need every target row).
 
 func init() { registerHandler(mergeHandler) }
 
@@ -437,32 +439,68 @@ func (e *Engine) runMerge(ctx context.Context, st statement, ref *targetRef) (*R
 	if err != nil {
 		return nil, err
 	}
-	bySource, updates := false, false
+	m := &mergeRun{e: e, c: c, st: st, ref: ref, t: t, snap: snap, p: p, bst: bst, bp: bp, name: name, alias: effAlias,
+		self: self, scans: scans, t0: t0}
 	for _, cl := range bp.clauses {
-		bySource = bySource || cl.bySource
-		updates = updates || cl.action == "UPDATE"
+		m.bySource = m.bySource || cl.bySource
+		m.updates = m.updates || cl.action == "UPDATE"
 	}
-	source := textBetween(bst.Text, bst.Tokens, bp.source[0], bp.source[1])
-	on := textBetween(bst.Text, bst.Tokens, bp.on[0], bp.on[1])
+	m.source = textBetween(bst.Text, bst.Tokens, bp.source[0], bp.source[1])
+	m.on = textBetween(bst.Text, bst.Tokens, bp.on[0], bp.on[1])
+	if m.canTarget() {
+		ok, res, err := m.targeted(ctx)
+		if ok || err != nil {
+			return res, err
+		}
+	}
+	return m.whole(ctx)
+}
 
-	// The source: its row count, and the range of its join keys.
-	keys := mergeKeys(bst, bp, effAlias, schema)
-	exprs := []string{"count(*)"}
-	for _, k := range keys {
-		exprs = append(exprs, "CAST(min("+k.source+") AS VARCHAR)", "CAST(max("+k.source+") AS VARCHAR)", "typeof(min("+k.source+"))")
-	}
-	sv, err := c.queryValues(ctx, "SELECT "+strings.Join(exprs, ", ")+" FROM "+source)
-	if err != nil {
-		return nil, duckError(err)
-	}
-	sourceRows := toInt64(sv[0])
+// mergeRun is one MERGE statement being run.
+type mergeRun struct {
+	e        *Engine
+	c        *conn
+	st       statement // as written
+	ref      *targetRef
+	t        *table.Table
+	snap     *delta.Snapshot
+	p        *mergeParts // of st
+	bst      statement   // bound: the target is the shadow name, references are views, * expanded
+	bp       *mergeParts // of bst
+	name     string      // the shadow's name
+	alias    string      // the target's alias in bst
+	self     bool        // the statement reads its target elsewhere than as the target
+	scans    []ScanReport
+	t0       time.Time
+	bySource bool // has WHEN NOT MATCHED BY SOURCE clauses
+	updates  bool // has UPDATE actions
+	source   string
+	on       string
+}
 
-	// Candidate files.
-	report := ScanReport{Table: ref.Name, Location: t.Location(), Version: snap.Version(), FilesTotal: len(snap.Files())}
+// canTarget reports whether the MERGE can run targeted (dml_rewrite.go): the table can be scanned
+// with row identities, the source has a name to qualify its columns with (it is materialized
+// under it), and the ON condition and clauses evaluate the same every time (the source is
+// evaluated once, so anything goes there).
+func (m *mergeRun) canTarget() bool {
+	if !scanSupported(m.snap) || m.bp.sourceAlias == "" {
+		return false
+	}
+	rest, err := newStatement(m.bst.Text[m.bst.Tokens[m.bp.on[0]].Start:])
+	return err == nil && !evaluatesOnce(rest)
+}
+
+// candidates chooses the files that may hold matching target rows: those whose statistics may
+// hold a key between the source's minimum and maximum key (sv holds the source's row count, then
+// per key its minimum, maximum and type), or every file when the statement reads its target or
+// has NOT MATCHED BY SOURCE clauses.
+func (m *mergeRun) candidates(keys []mergeKey, sv []driver.Value) ([]*delta.Add, delta.Expr, ScanReport, error) {
+	snap := m.snap
+	report := ScanReport{Table: m.ref.Name, Location: m.t.Location(), Version: snap.Version(), FilesTotal: len(snap.Files())}
 	candidates := snap.Files()
 	var filter delta.Expr
-	if !bySource && !self {
-		if sourceRows == 0 {
+	if !m.bySource && !m.self {
+		if toInt64(sv[0]) == 0 {
 			candidates = nil
 		} else {
 			for i, k := range keys {
@@ -484,7 +522,7 @@ func (e *Engine) runMerge(ctx context.Context, st statement, ref *targetRef) (*R
 				for _, f := range candidates {
 					ok, err := mayMatch(snap, f, filter)
 					if err != nil {
-						return nil, err
+						return nil, nil, report, err
 					}
 					if ok {
 						keep = append(keep, f)
@@ -500,21 +538,196 @@ func (e *Engine) runMerge(ctx context.Context, st statement, ref *targetRef) (*R
 	report.FilesSkipped = report.FilesTotal - len(candidates)
 	report.BytesScanned = sumSizes(candidates)
 	report.BytesSkipped = sumSizes(snap.Files()) - report.BytesScanned
+	return candidates, filter, report, nil
+}
 
-	s, err := e.loadShadow(ctx, c, name, t, snap, candidates)
-	if err != nil {
-		return nil, err
+// sourceFacts queries the source's row count and the range of its join keys (over from, which
+// names the source as the statement qualifies it).
+func (m *mergeRun) sourceFacts(ctx context.Context, from string) ([]mergeKey, []driver.Value, error) {
+	keys := mergeKeys(m.bst, m.bp, m.alias, m.snap.Schema())
+	exprs := []string{"count(*)"}
+	for _, k := range keys {
+		exprs = append(exprs, "CAST(min("+k.source+") AS VARCHAR)", "CAST(max("+k.source+") AS VARCHAR)", "typeof(min("+k.source+"))")
 	}
-	if updates {
-		if err := s.fingerprint(ctx, c); err != nil {
-			return nil, err
+	sv, err := m.c.queryValues(ctx, "SELECT "+strings.Join(exprs, ", ")+" FROM "+from)
+	if err != nil {
+		return nil, nil, renameInError(duckError(err), m.name, m.ref.Name)
+	}
+	return keys, sv, nil
+}
+
+// duplicateCondition renders the condition under which a matched pair counts toward the duplicate
+// rule (mergeNeedsDuplicateCheck): "" when every pair does.
+func (m *mergeRun) duplicateCondition() string {
+	var conds []string
+	for _, cl := range m.bp.clauses {
+		if cl.matched && (cl.action == "UPDATE" || cl.action == "DELETE") {
+			if cl.cond == "" {
+				return ""
+			}
+			conds = append(conds, "("+cl.cond+")")
 		}
 	}
-	if mergeNeedsDuplicateCheck(bp) {
-		cond := "(" + on + ")"
+	return strings.Join(conds, " OR ")
+}
+
+// duplicateError is the error of a MERGE in which n target rows matched several source rows.
+func (m *mergeRun) duplicateError(n int64) error {
+	return fmt.Errorf("engine: MERGE INTO %s: %w (%d target rows matched more than once); nothing was committed", m.ref.Name, ErrMergeDuplicateMatch, n)
+}
+
+// clauses renders the bound statement's WHEN clauses that keep returns true for, in order.
+func (m *mergeRun) clauses(keep func(mergeClause) bool) string {
+	var out []string
+	for _, cl := range m.bp.clauses {
+		if keep(cl) {
+			out = append(out, textBetween(m.bst.Text, m.bst.Tokens, cl.start, cl.end))
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+// targeted runs the MERGE targeted: the source is materialized once; one join of the candidate
+// files with it finds the matched pairs (the duplicate rule is checked there, before anything is
+// written), from which come the target rows to load (matched rows, and unmatched rows a NOT
+// MATCHED BY SOURCE clause selects) and the unmatched source rows, to which the NOT MATCHED
+// clauses apply (a MERGE into an empty table ON false, which lets DuckDB evaluate them). Each
+// chunk of loaded rows then gets the MATCHED and BY SOURCE clauses. ok is false (and nothing was
+// done) when the source cannot be materialized faithfully (duplicate column names).
+func (m *mergeRun) targeted(ctx context.Context) (ok bool, _ *Result, _ error) {
+	src, ok, err := m.materializeSource(ctx)
+	if !ok || err != nil {
+		return ok, nil, err
+	}
+	keys, sv, err := m.sourceFacts(ctx, quoteIdent(src)+" AS "+quoteIdent(m.bp.sourceAlias))
+	if err != nil {
+		return true, nil, err
+	}
+	candidates, filter, report, err := m.candidates(keys, sv)
+	if err != nil {
+		return true, nil, err
+	}
+	rw, err := m.e.newRewrite(ctx, m.c, m.t, m.snap, candidates, m.name)
+	if err != nil {
+		return true, nil, err
+	}
+	rw.prints = m.updates
+	pairs, err := m.matchPairs(ctx, rw, src)
+	if err != nil {
+		return true, nil, err
+	}
+	if err := m.findHits(ctx, rw, src, pairs); err != nil {
+		return true, nil, err
+	}
+	inserted, err := m.computeInserts(ctx, rw, src, pairs)
+	if err != nil {
+		return true, nil, err
+	}
+	// The MATCHED and BY SOURCE clauses, chunk by chunk.
+	acting := m.clauses(func(cl mergeClause) bool { return cl.matched || cl.bySource })
+	stmt := "MERGE INTO " + quoteIdent(m.name) + " AS " + quoteIdent(m.alias) + " USING " + quoteIdent(src) + " AS " +
+		quoteIdent(m.bp.sourceAlias) + " ON (" + m.on + "\n) " + acting
+	rw.apply = func(ctx context.Context, _ *shadowTable) (int64, error) {
+		n, err := m.c.execCount(ctx, stmt)
+		if err != nil {
+			return 0, m.rename(err, src)
+		}
+		return n, nil
+	}
+	res, err := rw.execute(ctx)
+	if err != nil {
+		return true, nil, err
+	}
+	deleted := res.lost - res.moved
+	updated := res.affected - deleted
+	if res.inserted != inserted || updated < 0 || deleted < 0 {
+		rw.w.discard(ctx)
+		return true, nil, fmt.Errorf("engine: MERGE INTO %s: inconsistent counts (affected %d, inserted %d of %d, lost %d, moved %d); nothing was committed",
+			m.ref.Name, res.affected, res.inserted, inserted, res.lost, res.moved)
+	}
+	r, err := m.commit(ctx, rw, res, toInt64(sv[0]), inserted, updated, deleted,
+		rewriteRead{candidates: candidates, filter: filter, self: m.self || m.bySource}, report)
+	return true, r, err
+}
+
+// rename makes a DuckDB error about a query Strata derived name what the user wrote: the shadow
+// is the target, the temp tables in sources are the source.
+func (m *mergeRun) rename(err error, sources ...string) error {
+	err = renameInError(duckError(err), m.name, m.ref.Name)
+	for _, tmp := range sources {
+		err = renameInError(err, tmp, m.bp.sourceAlias)
+	}
+	return err
+}
+
+// materializeSource evaluates the source once into a temp table and returns its name. ok is
+// false when the source has two columns of the same name (which SELECT * would rename).
+func (m *mergeRun) materializeSource(ctx context.Context) (src string, ok bool, err error) {
+	dmlTrace("source start")
+	defer dmlTrace("source end")
+	src = m.e.tempName("source")
+	if err := m.c.exec(ctx, "CREATE TEMP TABLE "+quoteIdent(src)+" AS SELECT * FROM "+m.source); err != nil {
+		return "", true, m.e.explainError(ctx, m.c, m.snap, m.name, m.bst.Text, m.ref.Name, m.rename(err, src))
+	}
+	cols, err := m.c.columnNames(ctx, "SELECT * FROM "+quoteIdent(src))
+	if err != nil {
+		return "", true, duckError(err)
+	}
+	names := map[string]bool{}
+	for _, n := range cols {
+		if names[strings.ToLower(n)] {
+			return "", false, m.c.exec(ctx, "DROP TABLE "+quoteIdent(src))
+		}
+		names[strings.ToLower(n)] = true
+	}
+	return src, true, nil
+}
+
+// matchPairs creates the temp table of matched pairs (f, r: the target row's file index and
+// position; sr: the source row's row id) and applies the duplicate rule to it.
+func (m *mergeRun) matchPairs(ctx context.Context, rw *rewrite, src string) (string, error) {
+	dmlTrace("pairs start")
+	defer dmlTrace("pairs end")
+	talias, salias := quoteIdent(m.alias), quoteIdent(m.bp.sourceAlias)
+	pairs := m.e.tempName("pairs")
+	counted := "true"
+	check := mergeNeedsDuplicateCheck(m.bp)
+	if cond := m.duplicateCondition(); check && cond != "" {
+		counted = "coalesce((" + cond + "), false)"
+	}
+	q := "CREATE TEMP TABLE " + quoteIdent(pairs) + " AS SELECT " + talias + "." + scanFileCol + " AS f, " + talias + "." + scanRowCol + " AS r, " +
+		salias + ".rowid AS sr, " + counted + " AS counted FROM " + rw.scan.fromItem(m.alias) + " JOIN " +
+		quoteIdent(src) + " AS " + salias + " ON (" + m.on + "\n)"
+	if err := m.c.exec(ctx, q); err != nil {
+		return "", rw.statementError(ctx, m.bst.Text, m.ref.Name, m.rename(err, src))
+	}
+	if check {
+		v, err := m.c.queryValues(ctx, "SELECT count(*) FROM (SELECT 1 FROM "+quoteIdent(pairs)+" WHERE counted GROUP BY f, r HAVING count(*) > 1)")
+		if err != nil {
+			return "", duckError(err)
+		}
+		if n := toInt64(v[0]); n > 0 {
+			return "", m.duplicateError(n)
+		}
+	}
+	return pairs, nil
+}
+
+// findHits fills the rewrite's hits: the matched target rows when there are MATCHED clauses, and
+// the unmatched ones a NOT MATCHED BY SOURCE clause may select.
+func (m *mergeRun) findHits(ctx context.Context, rw *rewrite, src, pairs string) error {
+	matched := false
+	for _, cl := range m.bp.clauses {
+		matched = matched || cl.matched
+	}
+	var hits []string
+	if matched {
+		hits = append(hits, "SELECT DISTINCT f, r FROM "+quoteIdent(pairs))
+	}
+	if m.bySource {
 		var conds []string
-		for _, cl := range bp.clauses {
-			if cl.matched && (cl.action == "UPDATE" || cl.action == "DELETE") {
+		for _, cl := range m.bp.clauses {
+			if cl.bySource {
 				if cl.cond == "" {
 					conds = nil
 					break
@@ -522,52 +735,122 @@ func (e *Engine) runMerge(ctx context.Context, st statement, ref *targetRef) (*R
 				conds = append(conds, "("+cl.cond+")")
 			}
 		}
+		talias := quoteIdent(m.alias)
+		bs := "SELECT " + talias + "." + scanFileCol + ", " + talias + "." + scanRowCol + " FROM " + rw.scan.fromItem(m.alias) +
+			" WHERE NOT EXISTS (SELECT 1 FROM " + quoteIdent(src) + " AS " + quoteIdent(m.bp.sourceAlias) + " WHERE (" + m.on + "\n))"
 		if len(conds) > 0 {
-			cond += " AND (" + strings.Join(conds, " OR ") + ")"
+			bs += " AND coalesce((" + strings.Join(conds, " OR ") + "), false)"
 		}
-		q := "SELECT count(*) FROM (SELECT 1 FROM " + quoteIdent(name) + " AS " + quoteIdent(effAlias) + " JOIN " + source +
-			" ON " + cond + " GROUP BY " + quoteIdent(effAlias) + ".rowid HAVING count(*) > 1)"
-		v, err := c.queryValues(ctx, q)
-		if err != nil {
-			return nil, duckError(err)
-		}
-		if n := toInt64(v[0]); n > 0 {
-			return nil, fmt.Errorf("engine: MERGE INTO %s: %w (%d target rows matched more than once); nothing was committed", ref.Name, ErrMergeDuplicateMatch, n)
-		}
+		hits = append(hits, bs)
 	}
+	if len(hits) == 0 {
+		return rw.createHits(ctx, "SELECT CAST(NULL AS INTEGER), CAST(NULL AS BIGINT) WHERE false")
+	}
+	if err := rw.createHits(ctx, strings.Join(hits, " UNION ALL ")); err != nil {
+		return rw.statementError(ctx, m.bst.Text, m.ref.Name, m.rename(err, src))
+	}
+	return nil
+}
 
-	// Run it. DuckDB 1.5 crashes on MERGE ... RETURNING (with several clause combinations), so
-	// the counts come from the rows affected (inserted + updated + deleted) and the shadow's diff:
-	// new row ids are inserted rows, missing ones deleted rows. DuckDB updates a nested-type column
-	// (LIST, MAP, ...) as delete + insert, so when an UPDATE may set one, the inserted rows are
-	// counted beforehand from the source and the difference is moved rows.
-	var inserted, updated, deleted int64
-	ins := int64(-1)
-	if updates && hasNestedColumn(schema) {
-		if ins, err = countMergeInserts(ctx, c, bp, source, on, name, effAlias); err != nil {
-			return nil, err
-		}
+// computeInserts applies the NOT MATCHED clauses to the source rows no pair names, into a temp
+// table the rewrite writes with its last chunk, and returns the number of rows inserted.
+func (m *mergeRun) computeInserts(ctx context.Context, rw *rewrite, src, pairs string) (int64, error) {
+	notMatched := m.clauses(func(cl mergeClause) bool { return !cl.matched && !cl.bySource })
+	if notMatched == "" {
+		return 0, nil
 	}
-	affected, err := c.execCount(ctx, bound)
+	dmlTrace("inserts start")
+	defer dmlTrace("inserts end")
+	ins := m.e.tempName("new")
+	if err := m.c.exec(ctx, "CREATE TEMP TABLE "+quoteIdent(ins)+" ("+columnDefs(m.snap.Schema())+")"); err != nil {
+		return 0, duckError(err)
+	}
+	unmatched := "(SELECT q.* FROM " + quoteIdent(src) + " q ANTI JOIN " + quoteIdent(pairs) + " p ON p.sr = q.rowid)"
+	q := "MERGE INTO " + quoteIdent(ins) + " AS " + quoteIdent(m.alias) + " USING " + unmatched + " AS " + quoteIdent(m.bp.sourceAlias) +
+		" ON false " + notMatched
+	inserted, err := m.c.execCount(ctx, q)
 	if err != nil {
-		return nil, renameInError(duckError(err), name, ref.Name)
+		return 0, rw.statementError(ctx, m.bst.Text, m.ref.Name, renameInError(m.rename(err, src), ins, m.ref.Name))
 	}
-	d, err := s.diff(ctx, c)
+	if inserted > 0 {
+		rw.inserts = ins
+	}
+	return inserted, nil
+}
+
+// whole runs the MERGE against a shadow of every candidate row, in one chunk, as DuckDB's MERGE
+// with all its clauses.
+func (m *mergeRun) whole(ctx context.Context) (*Result, error) {
+	e, c := m.e, m.c
+	keys, sv, err := m.sourceFacts(ctx, m.source)
 	if err != nil {
 		return nil, err
 	}
-	inserted, deleted = d.inserted, d.deleted(s)
+	candidates, filter, report, err := m.candidates(keys, sv)
+	if err != nil {
+		return nil, err
+	}
+	rw, err := e.newRewrite(ctx, c, m.t, m.snap, candidates, m.name)
+	if err != nil {
+		return nil, err
+	}
+	rw.single, rw.prints = true, m.updates
+	// DuckDB 1.5 crashes on MERGE ... RETURNING (with several clause combinations), so the counts
+	// come from the rows affected (inserted + updated + deleted) and the shadow's diff: new row ids
+	// are inserted rows, missing ones deleted rows. DuckDB updates a nested-type column (LIST,
+	// MAP, ...) as delete + insert, so when an UPDATE may set one, the inserted rows are counted
+	// beforehand from the source and the difference is moved rows.
+	ins := int64(-1)
+	rw.apply = func(ctx context.Context, s *shadowTable) (int64, error) {
+		if mergeNeedsDuplicateCheck(m.bp) {
+			cond := "(" + m.on + ")"
+			if dc := m.duplicateCondition(); dc != "" {
+				cond += " AND (" + dc + ")"
+			}
+			q := "SELECT count(*) FROM (SELECT 1 FROM " + quoteIdent(m.name) + " AS " + quoteIdent(m.alias) + " JOIN " + m.source +
+				" ON " + cond + " GROUP BY " + quoteIdent(m.alias) + ".rowid HAVING count(*) > 1)"
+			v, err := c.queryValues(ctx, q)
+			if err != nil {
+				return 0, renameInError(duckError(err), m.name, m.ref.Name)
+			}
+			if n := toInt64(v[0]); n > 0 {
+				return 0, m.duplicateError(n)
+			}
+		}
+		if m.updates && hasNestedColumn(m.snap.Schema()) {
+			var err error
+			if ins, err = countMergeInserts(ctx, c, m.bp, m.source, m.on, m.name, m.alias); err != nil {
+				return 0, err
+			}
+		}
+		n, err := c.execCount(ctx, m.bst.Text)
+		if err != nil {
+			return 0, renameInError(duckError(err), m.name, m.ref.Name)
+		}
+		return n, nil
+	}
+	res, err := rw.execute(ctx)
+	if err != nil {
+		return nil, err
+	}
+	inserted, deleted := res.moved, res.lost
 	if ins >= 0 {
 		moved := inserted - ins
 		inserted, deleted = ins, deleted-moved
 	}
-	updated = affected - inserted - deleted
+	updated := res.affected - inserted - deleted
 	if updated < 0 || deleted < 0 {
-		return nil, fmt.Errorf("engine: MERGE INTO %s: inconsistent counts (affected %d, inserted %d, deleted %d); nothing was committed", ref.Name, affected, inserted, deleted)
+		rw.w.discard(ctx)
+		return nil, fmt.Errorf("engine: MERGE INTO %s: inconsistent counts (affected %d, inserted %d, deleted %d); nothing was committed", m.ref.Name, res.affected, inserted, deleted)
 	}
+	return m.commit(ctx, rw, res, toInt64(sv[0]), inserted, updated, deleted,
+		rewriteRead{candidates: candidates, filter: filter, self: m.self || m.bySource}, report)
+}
 
+// commit commits a MERGE's rewrite with Spark's operation parameters and metrics.
+func (m *mergeRun) commit(ctx context.Context, rw *rewrite, res *rewriteOutcome, sourceRows, inserted, updated, deleted int64, read rewriteRead, report ScanReport) (*Result, error) {
 	var matchedP, notMatchedP, bySourceP []map[string]string
-	for _, cl := range p.clauses {
+	for _, cl := range m.p.clauses {
 		entry := map[string]string{"actionType": strings.ToLower(cl.action)}
 		if cl.cond != "" {
 			entry["predicate"] = cl.cond
@@ -582,21 +865,21 @@ func (e *Engine) runMerge(ctx context.Context, st statement, ref *targetRef) (*R
 		}
 	}
 	op := delta.Operation{Name: "MERGE", Parameters: map[string]any{
-		"predicate":                    textBetween(st.Text, st.Tokens, p.on[0], p.on[1]),
+		"predicate":                    textBetween(m.st.Text, m.st.Tokens, m.p.on[0], m.p.on[1]),
 		"matchedPredicates":            nonNil(matchedP),
 		"notMatchedPredicates":         nonNil(notMatchedP),
 		"notMatchedBySourcePredicates": nonNil(bySourceP),
 	}}
-	out := &writeOutcome{target: ref, operation: "MERGE", version: snap.Version(), scans: append([]ScanReport{report}, scans...)}
-	return e.finishRewrite(ctx, c, st, out, s, d, op, rewriteRead{candidates: candidates, filter: filter, self: self || bySource},
-		func(added, removed int, addedBytes, removedBytes int64) map[string]any {
+	out := &writeOutcome{target: m.ref, operation: "MERGE", version: m.snap.Version(), scans: append([]ScanReport{report}, m.scans...)}
+	return m.e.commitRewrite(ctx, m.st, out, rw, res, op, read,
+		func(addedBytes, removedBytes int64) map[string]any {
 			return map[string]any{"numSourceRows": sourceRows, "numTargetRowsInserted": inserted, "numTargetRowsUpdated": updated,
-				"numTargetRowsDeleted": deleted, "numTargetRowsCopied": d.copied(), "numOutputRows": inserted + updated + d.copied(),
-				"numTargetFilesAdded": added, "numTargetFilesRemoved": removed, "numTargetBytesAdded": addedBytes,
-				"numTargetBytesRemoved": removedBytes, "numTargetChangeFilesAdded": 0, "executionTimeMs": sinceMillis(t0)}
+				"numTargetRowsDeleted": deleted, "numTargetRowsCopied": res.copied, "numOutputRows": inserted + updated + res.copied,
+				"numTargetFilesAdded": len(res.adds), "numTargetFilesRemoved": len(res.removes), "numTargetBytesAdded": addedBytes,
+				"numTargetBytesRemoved": removedBytes, "numTargetChangeFilesAdded": 0, "executionTimeMs": sinceMillis(m.t0)}
 		},
 		func(v string) string {
-			return fmt.Sprintf("merged into %s: %d rows inserted, %d updated, %d deleted: %s", ref.Name, inserted, updated, deleted, v)
+			return fmt.Sprintf("merged into %s: %d rows inserted, %d updated, %d deleted: %s", m.ref.Name, inserted, updated, deleted, v)
 		})
 }
 
