@@ -250,7 +250,7 @@ func (r *rewrite) writeGroup(ctx context.Context, s *shadowTable, grp []int, pid
 // differs, e.g. string views).
 func conformColumn(ctx context.Context, col arrow.Array, t delta.DataType) (arrow.Array, error) {
 	want := delta.ToArrowType(t)
-	if sameArrowLayout(col.DataType(), want) {
+	if parquetio.SameLayout(col.DataType(), want) {
 		col.Retain()
 		return col, nil
 	}

@@ -62,7 +62,7 @@ func newConformReader(ctx context.Context, in array.RecordReader, want *arrow.Sc
 	for i, w := range want.Fields() {
 		g := got.Field(i)
 		fields[i] = arrow.Field{Name: w.Name, Type: g.Type, Nullable: w.Nullable, Metadata: w.Metadata}
-		if !sameArrowLayout(g.Type, w.Type) {
+		if !parquetio.SameLayout(g.Type, w.Type) {
 			fields[i].Type = w.Type
 			r.target[i] = w.Type
 		}
@@ -135,40 +135,6 @@ func (r *conformReader) Release() {
 }
 
 var _ array.RecordReader = (*conformReader)(nil)
-
-// sameArrowLayout reports whether data of type a can be written as type b without conversion:
-// the same type up to field names of lists and maps, the case of struct field names, and any
-// time zone standing for UTC.
-func sameArrowLayout(a, b arrow.DataType) bool {
-	if a.ID() != b.ID() {
-		return false
-	}
-	switch a := a.(type) {
-	case *arrow.TimestampType:
-		b := b.(*arrow.TimestampType)
-		return a.Unit == b.Unit && (a.TimeZone == "") == (b.TimeZone == "")
-	case *arrow.Decimal128Type:
-		b := b.(*arrow.Decimal128Type)
-		return a.Precision == b.Precision && a.Scale == b.Scale
-	case *arrow.StructType:
-		b := b.(*arrow.StructType)
-		if a.NumFields() != b.NumFields() {
-			return false
-		}
-		for i := range a.Fields() {
-			if !strings.EqualFold(a.Field(i).Name, b.Field(i).Name) || !sameArrowLayout(a.Field(i).Type, b.Field(i).Type) {
-				return false
-			}
-		}
-		return true
-	case *arrow.ListType:
-		return sameArrowLayout(a.Elem(), b.(*arrow.ListType).Elem())
-	case *arrow.MapType:
-		b := b.(*arrow.MapType)
-		return sameArrowLayout(a.KeyType(), b.KeyType()) && sameArrowLayout(a.ItemType(), b.ItemType())
-	}
-	return arrow.TypeEqual(a, b)
-}
 
 // commitSpec is one write statement's transaction.
 type commitSpec struct {

@@ -679,14 +679,17 @@ func checkInputSchema(got, want *arrow.Schema) error {
 		if !strings.EqualFold(g.Name, w.Name) {
 			return fmt.Errorf("%w: input column %d is %q, the table's is %q", delta.ErrSchemaMismatch, i, g.Name, w.Name)
 		}
-		if !sameLayout(g.Type, w.Type) {
+		if !SameLayout(g.Type, w.Type) {
 			return fmt.Errorf("%w: column %q: input type %s, table type %s", delta.ErrSchemaMismatch, w.Name, g.Type, w.Type)
 		}
 	}
 	return nil
 }
 
-func sameLayout(a, b arrow.DataType) bool {
+// SameLayout reports whether data of type a can be written as type b without conversion: the
+// same type up to field names of lists and maps, the case of struct field names, and any time
+// zone standing for UTC.
+func SameLayout(a, b arrow.DataType) bool {
 	if a.ID() != b.ID() {
 		return false
 	}
@@ -703,16 +706,16 @@ func sameLayout(a, b arrow.DataType) bool {
 			return false
 		}
 		for i := range a.Fields() {
-			if !strings.EqualFold(a.Field(i).Name, b.Field(i).Name) || !sameLayout(a.Field(i).Type, b.Field(i).Type) {
+			if !strings.EqualFold(a.Field(i).Name, b.Field(i).Name) || !SameLayout(a.Field(i).Type, b.Field(i).Type) {
 				return false
 			}
 		}
 		return true
 	case *arrow.ListType:
-		return sameLayout(a.Elem(), b.(*arrow.ListType).Elem())
+		return SameLayout(a.Elem(), b.(*arrow.ListType).Elem())
 	case *arrow.MapType:
 		b := b.(*arrow.MapType)
-		return sameLayout(a.KeyType(), b.KeyType()) && sameLayout(a.ItemType(), b.ItemType())
+		return SameLayout(a.KeyType(), b.KeyType()) && SameLayout(a.ItemType(), b.ItemType())
 	}
 	return arrow.TypeEqual(a, b)
 }
