@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -68,11 +67,11 @@ func (e *Engine) writeChunks(ctx context.Context, c *conn, t *table.Table, schem
 	g, gctx := errgroup.WithContext(ctx)
 	sem := make(chan struct{}, writeWorkers())
 	var results []*[]parquetio.DataFile // per chunk, filled by its writer
-	var cur *chanReader
+	var cur chan arrow.RecordBatch      // the current chunk's writer input
 	curChunk := -1
 	closeCur := func() {
 		if cur != nil {
-			close(cur.ch)
+			close(cur)
 			cur = nil
 		}
 	}
@@ -82,14 +81,14 @@ func (e *Engine) writeChunks(ctx context.Context, c *conn, t *table.Table, schem
 		case <-gctx.Done():
 			return gctx.Err()
 		}
-		reader := &chanReader{schema: inSchema, ch: make(chan arrow.RecordBatch, 4)}
-		reader.refs.Store(1)
-		cur, curChunk = reader, k
+		ch := make(chan arrow.RecordBatch, 4)
+		reader := parquetio.NewChanReader(inSchema, ch)
+		cur, curChunk = ch, k
 		out := new([]parquetio.DataFile)
 		results = append(results, out)
 		g.Go(func() error {
 			defer func() { <-sem }()
-			defer reader.drain()
+			defer reader.Drain()
 			in, err := newConformReader(gctx, reader, want)
 			if err != nil {
 				return err
@@ -132,7 +131,7 @@ func (e *Engine) writeChunks(ctx context.Context, c *conn, t *table.Table, schem
 					col.Release()
 				}
 				select {
-				case cur.ch <- piece:
+				case cur <- piece:
 				case <-gctx.Done():
 					piece.Release()
 					return gctx.Err()
@@ -156,43 +155,3 @@ func (e *Engine) writeChunks(ctx context.Context, c *conn, t *table.Table, schem
 	}
 	return files, nil
 }
-
-// chanReader is a RecordReader fed through a channel (one chunk of a chunked write).
-type chanReader struct {
-	schema *arrow.Schema
-	ch     chan arrow.RecordBatch
-	cur    arrow.RecordBatch
-	refs   atomic.Int64
-}
-
-func (r *chanReader) Schema() *arrow.Schema { return r.schema }
-
-func (r *chanReader) Next() bool {
-	if r.cur != nil {
-		r.cur.Release()
-		r.cur = nil
-	}
-	rec, ok := <-r.ch
-	r.cur = rec
-	return ok
-}
-
-func (r *chanReader) RecordBatch() arrow.RecordBatch { return r.cur }
-func (r *chanReader) Record() arrow.RecordBatch      { return r.cur }
-func (r *chanReader) Err() error                     { return nil }
-func (r *chanReader) Retain()                        { r.refs.Add(1) }
-func (r *chanReader) Release()                       { r.refs.Add(-1) }
-
-// drain releases what the writer did not read (after an error), until the dispatcher closes the
-// channel.
-func (r *chanReader) drain() {
-	if r.cur != nil {
-		r.cur.Release()
-		r.cur = nil
-	}
-	for rec := range r.ch {
-		rec.Release()
-	}
-}
-
-var _ array.RecordReader = (*chanReader)(nil)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
@@ -62,12 +61,9 @@ func (s *sink) startFiles(ctx context.Context, batchID int64, schema *arrow.Sche
 	w.ch = ch
 	go func() {
 		defer close(w.done)
-		rr := &chanReader{ch: ch, schema: w.target}
+		rr := parquetio.NewChanReader(w.target, ch)
 		w.files, w.err = parquetio.WriteDataFiles(ctx, s.t.Store(), rr, wopts)
-		for b := range ch { // after a failure: let add and finish return
-			b.Release()
-		}
-		rr.release()
+		rr.Drain() // after a failure: let add and finish return
 	}()
 	return w, nil
 }
@@ -154,40 +150,4 @@ func (s *sink) commitFiles(ctx context.Context, batchID int64, w *fileWriter) (c
 		return commitResult{}, fmt.Errorf("stream: commit batch %d to %s: %w", batchID, s.t.Location(), err)
 	}
 	return commitResult{version: cr.Version, rows: rows}, nil
-}
-
-// chanReader is an array.RecordReader over batches arriving on a channel; it owns them.
-type chanReader struct {
-	ch     <-chan arrow.RecordBatch
-	schema *arrow.Schema
-	cur    arrow.RecordBatch
-	refs   atomic.Int64
-}
-
-func (r *chanReader) Schema() *arrow.Schema { return r.schema }
-
-func (r *chanReader) Next() bool {
-	if r.cur != nil {
-		r.cur.Release()
-		r.cur = nil
-	}
-	b, ok := <-r.ch
-	if !ok {
-		return false
-	}
-	r.cur = b
-	return true
-}
-
-func (r *chanReader) RecordBatch() arrow.RecordBatch { return r.cur }
-func (r *chanReader) Record() arrow.RecordBatch      { return r.cur }
-func (r *chanReader) Err() error                     { return nil }
-func (r *chanReader) Retain()                        { r.refs.Add(1) }
-func (r *chanReader) Release()                       { r.refs.Add(-1) }
-
-func (r *chanReader) release() {
-	if r.cur != nil {
-		r.cur.Release()
-		r.cur = nil
-	}
 }
