@@ -301,7 +301,8 @@ func (e *Engine) QueryWith(ctx context.Context, query string, inputs map[string]
 	// (duckdb/duckdb#17012): a view over it returns wrong columns and unfiltered rows. Each input
 	// is therefore copied whole (SELECT *, which reads correctly) into a temp table of its name.
 	for i, name := range names {
-		hidden := fmt.Sprintf("strata_input_%d", i)
+		// Arrow views are visible to every connection: the name must be unique in the process.
+		hidden := fmt.Sprintf("strata_input_%d_%d", e.seq.Add(1), i)
 		release, err := ar.RegisterView(inputs[name], hidden)
 		if err != nil {
 			c.Close()

@@ -35,6 +35,91 @@ type Config struct {
 	S3Endpoint string `yaml:"s3_endpoint"`
 	// Log configures the project's event log (absent: the embedded log under ./log).
 	Log LogConfig `yaml:"log"`
+	// Pipelines lists the declarative pipeline files (see package pipeline). Each entry is a glob
+	// relative to strata.yaml, or a mapping with files and options.
+	Pipelines []PipelineConfig `yaml:"pipelines"`
+}
+
+// PipelineConfig is one entry of the pipelines: key. In YAML it is either a glob
+// ("pipelines/*.sql") or a mapping {files: [globs], domain: name}.
+type PipelineConfig struct {
+	// Files are globs relative to strata.yaml naming .sql files.
+	Files []string `yaml:"files"`
+	// Domain holds the tables these files declare without a domain (default "main").
+	Domain string `yaml:"domain"`
+	// Schedule is a cron expression for batch runs of these files' flows (used by strata serve).
+	Schedule string `yaml:"schedule"`
+}
+
+// DefaultDomain is the domain of pipeline tables declared without one.
+const DefaultDomain = "main"
+
+// UnmarshalYAML accepts a plain glob string as well as the mapping form.
+func (c *PipelineConfig) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		c.Files = []string{n.Value}
+		return nil
+	}
+	type plain PipelineConfig
+	var p plain
+	if err := n.Decode(&p); err != nil {
+		return err
+	}
+	*c = PipelineConfig(p)
+	return nil
+}
+
+// PipelineFiles expands the pipelines: globs into absolute file paths, in the order the entries
+// list them (each glob's matches sorted), each with its entry. A glob that matches nothing is an
+// error naming it.
+func (p *Project) PipelineFiles() ([]PipelineFile, error) {
+	var out []PipelineFile
+	seen := map[string]bool{}
+	for i, e := range p.Config.Pipelines {
+		if len(e.Files) == 0 {
+			return nil, fmt.Errorf("project: %s: pipelines entry %d has no files", p.File, i+1)
+		}
+		if e.Domain != "" && !identRe.MatchString(e.Domain) {
+			return nil, fmt.Errorf("project: %s: pipelines entry %d: domain %q must be an identifier", p.File, i+1, e.Domain)
+		}
+		for _, g := range e.Files {
+			pat := g
+			if !filepath.IsAbs(pat) {
+				pat = filepath.Join(p.Dir, pat)
+			}
+			matches, err := filepath.Glob(pat)
+			if err != nil {
+				return nil, fmt.Errorf("project: %s: pipelines glob %q: %w", p.File, g, err)
+			}
+			if len(matches) == 0 {
+				return nil, fmt.Errorf("project: %s: pipelines glob %q matches no file", p.File, g)
+			}
+			for _, m := range matches {
+				if seen[m] {
+					continue
+				}
+				seen[m] = true
+				out = append(out, PipelineFile{Path: m, Entry: e})
+			}
+		}
+	}
+	return out, nil
+}
+
+// PipelineFile is one pipeline file of the project.
+type PipelineFile struct {
+	// Path is absolute.
+	Path string
+	// Entry is the pipelines: entry that lists it.
+	Entry PipelineConfig
+}
+
+// Domain returns the domain of the file's tables declared without one.
+func (f PipelineFile) Domain() string {
+	if f.Entry.Domain != "" {
+		return f.Entry.Domain
+	}
+	return DefaultDomain
 }
 
 // LogConfig is the log: key of strata.yaml.

@@ -28,6 +28,9 @@ type BatchMetrics struct {
 	// included); LateRows were late (written to the late table unless dropped); DuplicateRows were
 	// dropped by deduplication.
 	OutputRows, LateRows, DuplicateRows int64
+	// ChangedKeys (CDC) are the keys whose rows the batch replaced in the output table; OutputRows
+	// are then the rows written for them.
+	ChangedKeys int64
 	// RowsPerSecond is InputRecords / Duration.
 	RowsPerSecond float64
 	// Watermark is the query watermark after the batch (zero time before there is one).
@@ -42,10 +45,17 @@ type BatchMetrics struct {
 	// VisibleAt is the clock when the batch's output commit returned: from then on a snapshot of
 	// the output table shows the batch (zero without an output commit).
 	VisibleAt time.Time
-	// OutputVersion and LateVersion are the table versions of the batch's commits (-1: no commit).
-	// SinkSkipped is set when a commit was found already landed (a replay after a crash).
-	OutputVersion, LateVersion int64
-	SinkSkipped                bool
+	// OutputVersion, LateVersion and QuarantineVersion are the table versions of the batch's
+	// commits (-1: no commit). SinkSkipped is set when a commit was found already landed (a replay
+	// after a crash).
+	OutputVersion, LateVersion, QuarantineVersion int64
+	SinkSkipped                                   bool
+	// Expectations count, per expectation in Query.Expectations order, the rows that passed and
+	// failed it (over the rows not quarantined; see ExpectationMetrics).
+	Expectations []ExpectationMetrics
+	// DroppedRows were dropped by ExpectDrop expectations; QuarantinedRows were set aside in the
+	// quarantine table. Neither reaches the operators (nor InputRows).
+	DroppedRows, QuarantinedRows int64
 }
 
 // EventLatency returns how long after their event time the batch's rows were committed: for the
@@ -76,6 +86,8 @@ func (m BatchMetrics) LogValue() slog.Value {
 		slog.Int64("output", m.OutputRows),
 		slog.Int64("late", m.LateRows),
 		slog.Int64("duplicates", m.DuplicateRows),
+		slog.Int64("dropped", m.DroppedRows),
+		slog.Int64("quarantined", m.QuarantinedRows),
 		slog.Duration("duration", m.Duration),
 		slog.Float64("rows_per_s", m.RowsPerSecond),
 		slog.Int64("state_entries", m.State.Entries),
@@ -92,6 +104,13 @@ func (m BatchMetrics) LogValue() slog.Value {
 	}
 	if m.OutputVersion >= 0 {
 		attrs = append(attrs, slog.Int64("version", m.OutputVersion))
+	}
+	if len(m.Expectations) > 0 {
+		var exps []any
+		for _, e := range m.Expectations {
+			exps = append(exps, slog.Group(e.Name, slog.String("action", e.Action.String()), slog.Int64("passed", e.Passed), slog.Int64("failed", e.Failed)))
+		}
+		attrs = append(attrs, slog.Group("expectations", exps...))
 	}
 	if m.Replayed {
 		attrs = append(attrs, slog.Bool("replayed", true))
@@ -114,6 +133,11 @@ type Metrics struct {
 	State core.StateSize
 	// RunBatches, RunRecords and RunBytes count what this run processed.
 	RunBatches, RunRecords, RunBytes int64
+	// Expectations, DroppedRows and QuarantinedRows sum the batches of this run (they are not
+	// carried across restarts): per expectation in Query.Expectations order, and the rows
+	// dropped by expectations and quarantined.
+	Expectations                 []ExpectationMetrics
+	DroppedRows, QuarantinedRows int64
 	// Last describes the last batch of this run.
 	Last BatchMetrics
 }

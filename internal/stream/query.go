@@ -55,6 +55,7 @@ const (
 	WindowTumbling = core.WindowTumbling
 	WindowHopping  = core.WindowHopping
 	WindowSession  = core.WindowSession
+	WindowGlobal   = core.WindowGlobal
 
 	StartEarliest = core.StartEarliest
 	StartLatest   = core.StartLatest
@@ -88,17 +89,24 @@ const (
 //
 // The transform's output columns are mapped by name:
 //   - EventTime names the event-time column (TIMESTAMP, TIMESTAMPTZ, DATE, or an integer taken as
-//     microseconds since the Unix epoch). Required for stateful queries, where a NULL event time
-//     fails the batch (filter or coalesce such rows in the SQL); optional for stateless ones, where
-//     it only feeds the watermark shown in metrics.
+//     microseconds since the Unix epoch). Required with Dedup or an event-time window, where a
+//     NULL event time fails the batch (filter or coalesce such rows in the SQL); optional for
+//     stateless queries and global aggregations, where it only feeds the watermark shown in
+//     metrics.
 //   - Dedup.Columns form the deduplication key.
 //   - Aggregate.GroupBy form the group key; each Agg reads Agg.Column ("" or "*" for count(*)).
 //
 // Without Aggregate, the output table receives the transform's output rows as they are (minus
 // duplicates). With Aggregate, it receives one row per window and group: window_start and
 // window_end (TIMESTAMPTZ, microseconds), the GroupBy columns with their output types, then one
-// column per Agg (named Agg.As). Late rows (event time below the watermark minus the allowed
-// lateness) go, as transform output rows, to the late table.
+// column per Agg (named Agg.As); a global aggregation (Global()) has no window columns. Late rows
+// (event time below the watermark minus the allowed lateness) go, as transform output rows, to
+// the late table.
+//
+// Before all of this, the quality rules (see Quarantine and Expectation) set quarantined rows
+// aside, count the expectations and drop the rows an ExpectDrop expectation fails. Their columns
+// are control columns: "the transform's output rows" above means the rows that remain, without
+// the control columns.
 //
 // # Exactly-once
 //
@@ -121,8 +129,16 @@ type Query struct {
 	AllowedLateness time.Duration
 	// Dedup, if set, drops rows whose key was seen before within the watermark.
 	Dedup *Dedup
-	// Aggregate, if set, aggregates rows per event-time window and group.
+	// Aggregate, if set, aggregates rows per event-time window (or globally) and group.
 	Aggregate *Aggregate
+	// CDC, if set, applies the rows as changes to the output table (AUTO CDC, SCD type 1 or 2;
+	// see CDC). It excludes Dedup and Aggregate.
+	CDC *CDC
+	// Expectations are data-quality rules counted on every batch; they may drop rows or fail
+	// the batch (see Expectation).
+	Expectations []Expectation
+	// Quarantine, if set, sets malformed rows aside in a quarantine table (see Quarantine).
+	Quarantine *Quarantine
 	// Output is the sink of the query's rows.
 	Output Output
 	// Late is where late rows go.
@@ -196,7 +212,14 @@ func Hopping(size, slide time.Duration) Window {
 // Session returns session windows.
 func Session(gap time.Duration) Window { return Window{Kind: WindowSession, Gap: gap} }
 
-// Aggregate configures a windowed aggregation.
+// Global returns the global window: no event-time windowing, one group per GroupBy key over all
+// time, never closed, never late, its state never expiring. It maintains a plain GROUP BY
+// incrementally: each batch upserts the groups it changed into the output table (which has no
+// window_start and window_end columns). It needs Output.Mode OutputUpdate, and EventTime only
+// with Dedup.
+func Global() Window { return Window{Kind: WindowGlobal} }
+
+// Aggregate configures a windowed (or global) aggregation.
 type Aggregate struct {
 	Window  Window
 	GroupBy []string
@@ -252,6 +275,13 @@ func micros(d time.Duration) int64 { return d.Microseconds() }
 
 func (q *Query) stateful() bool { return q.Dedup != nil || q.Aggregate != nil }
 
+// global reports whether the query aggregates over the global window.
+func (q *Query) global() bool { return q.Aggregate != nil && q.Aggregate.Window.Kind == WindowGlobal }
+
+// needsEventTime reports whether an operator needs the event time: dedup, or an aggregation over
+// event-time windows.
+func (q *Query) needsEventTime() bool { return q.Dedup != nil || (q.Aggregate != nil && !q.global()) }
+
 // validate checks what can be checked without the transform's output schema.
 func (q *Query) validate() error {
 	bad := func(format string, args ...any) error {
@@ -291,8 +321,14 @@ func (q *Query) validate() error {
 	if q.Output.Table == "" {
 		return bad("no Output.Table")
 	}
-	if q.stateful() && q.EventTime == "" {
-		return bad("a query with Dedup or Aggregate needs EventTime")
+	if err := q.validateCDC(); err != nil {
+		return err
+	}
+	if q.needsEventTime() && q.EventTime == "" {
+		return bad("a query with Dedup or an event-time window needs EventTime")
+	}
+	if q.global() && q.Output.Mode != OutputUpdate {
+		return bad("a global aggregation is never final (its groups never close), so it needs Output.Mode OutputUpdate")
 	}
 	if q.Output.Mode == OutputUpdate && q.Aggregate == nil {
 		return bad("update output mode needs an Aggregate")
@@ -304,7 +340,7 @@ func (q *Query) validate() error {
 		if len(a.Aggs) == 0 {
 			return bad("Aggregate without Aggs")
 		}
-		seen := map[string]bool{"window_start": true, "window_end": true}
+		seen := map[string]bool{colWindowStart: !q.global(), colWindowEnd: !q.global()}
 		for _, g := range a.GroupBy {
 			if seen[strings.ToLower(g)] {
 				return bad("output column %q repeated or reserved", g)
@@ -325,7 +361,7 @@ func (q *Query) validate() error {
 	if q.Watermark.Delay < 0 || q.Watermark.IdleTimeout < 0 || q.AllowedLateness < 0 || q.PollInterval < 0 {
 		return bad("negative duration")
 	}
-	return nil
+	return q.validateQuality(bad)
 }
 
 // windowSpec converts the window to the core's event-time unit.

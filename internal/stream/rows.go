@@ -28,15 +28,23 @@ var windowBoundType = &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "U
 // values; Values, the columns the aggregates and the dedup key read (valueCols, in order), then,
 // for stateful queries, the row's index in the batch's output (an Int), which is how the rows a
 // deduplicator lets through and late rows are found again in the Arrow output.
+//
+// The mapping sees the output rows after the quality rules (rowFilter): schema has no control
+// columns.
 type mapping struct {
 	schema    *arrow.Schema
 	eventCol  int // -1: none
 	groupCols []int
 	valueCols []int
 	withIndex bool
+	// needEventTime: an operator needs the event time (a NULL one fails the batch).
+	needEventTime bool
+	// global: a global aggregation, whose results have no window columns.
+	global bool
 
 	dedup *core.DedupSpec
 	agg   *core.AggregateSpec
+	cdc   *cdcMapping // nil without CDC
 
 	// resultSchema is the aggregation's output schema (nil without Aggregate).
 	resultSchema *arrow.Schema
@@ -67,7 +75,7 @@ func findColumn(schema *arrow.Schema, name string) (int, error) {
 }
 
 func newMapping(q *Query, schema *arrow.Schema) (*mapping, error) {
-	m := &mapping{schema: schema, eventCol: -1, withIndex: q.stateful()}
+	m := &mapping{schema: schema, eventCol: -1, withIndex: q.stateful(), needEventTime: q.needsEventTime(), global: q.global()}
 	if q.EventTime != "" {
 		i, err := findColumn(schema, q.EventTime)
 		if err != nil {
@@ -98,6 +106,9 @@ func newMapping(q *Query, schema *arrow.Schema) (*mapping, error) {
 	if a := q.Aggregate; a != nil {
 		spec := &core.AggregateSpec{Window: a.Window.spec(), Mode: q.Output.Mode}
 		fields := []arrow.Field{{Name: colWindowStart, Type: windowBoundType, Nullable: true}, {Name: colWindowEnd, Type: windowBoundType, Nullable: true}}
+		if m.global {
+			fields = nil
+		}
 		for _, g := range a.GroupBy {
 			i, err := findColumn(schema, g)
 			if err != nil {
@@ -144,19 +155,27 @@ func newMapping(q *Query, schema *arrow.Schema) (*mapping, error) {
 		}
 		m.dedup = spec
 	}
+	if q.CDC != nil {
+		cm, cols, err := newCDCMapping(q.CDC, schema)
+		if err != nil {
+			return nil, err
+		}
+		m.cdc, m.valueCols = cm, cols
+	}
 	return m, nil
 }
 
-// checkSchema verifies that a batch's output has the column types the mapping was built for.
-func (m *mapping) checkSchema(s *arrow.Schema) error {
-	if s.Equal(m.schema) {
+// checkSchema verifies that a batch's output has the column types the query was started with
+// (want).
+func checkSchema(want, s *arrow.Schema) error {
+	if s.Equal(want) {
 		return nil
 	}
-	if s.NumFields() != m.schema.NumFields() {
-		return fmt.Errorf("the transform's output changed from %s to %s: %w", m.schema, s, ErrTransformOutput)
+	if s.NumFields() != want.NumFields() {
+		return fmt.Errorf("the transform's output changed from %s to %s: %w", want, s, ErrTransformOutput)
 	}
 	for i, f := range s.Fields() {
-		g := m.schema.Field(i)
+		g := want.Field(i)
 		if f.Name != g.Name || !arrow.TypeEqual(f.Type, g.Type) {
 			return fmt.Errorf("the transform's output column %d changed from %s %s to %s %s: %w", i, g.Name, g.Type, f.Name, f.Type, ErrTransformOutput)
 		}
@@ -229,7 +248,7 @@ func (m *mapping) appendRows(out []core.Row, p core.PartitionID, rb arrow.Record
 			case ok:
 				row.EventTime = t
 				et.add(t)
-			case m.withIndex:
+			case m.needEventTime:
 				return nil, fmt.Errorf("%s: output row %d: the event-time column %q is NULL (filter or coalesce such rows in the SQL): %w",
 					p, base+int64(i), m.schema.Field(m.eventCol).Name, ErrTransformOutput)
 			}
@@ -251,6 +270,11 @@ func (m *mapping) appendRows(out []core.Row, p core.PartitionID, rb arrow.Record
 			}
 			row.Values = v
 		}
+		if m.cdc != nil {
+			if err := m.cdc.checkRow(p, base+int64(i), row.Values); err != nil {
+				return nil, err
+			}
+		}
 		out = append(out, row)
 	}
 	return out, nil
@@ -260,33 +284,44 @@ func (m *mapping) appendRows(out []core.Row, p core.PartitionID, rb arrow.Record
 func rowIndex(r core.Row) int64 { return r.Values[len(r.Values)-1].AsInt() }
 
 // resultsBatch builds the output rows of aggregation results (retractions skipped), in the order
-// given, with their window bounds.
+// given, with their window bounds (none for a global aggregation).
 func (m *mapping) resultsBatch(rs []core.Result) (arrow.RecordBatch, []core.Window, error) {
 	b := array.NewRecordBuilder(memory.DefaultAllocator, m.resultSchema)
 	defer b.Release()
 	var wins []core.Window
-	ng := len(m.groupCols)
+	ng, wc := len(m.groupCols), m.windowCols()
 	for _, r := range rs {
 		if r.Retract {
 			continue
 		}
-		b.Field(0).(*array.TimestampBuilder).Append(arrow.Timestamp(r.Window.Start))
-		b.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(r.Window.End))
+		if wc > 0 {
+			b.Field(0).(*array.TimestampBuilder).Append(arrow.Timestamp(r.Window.Start))
+			b.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(r.Window.End))
+		}
 		keys, err := decodeKey(r.Key, ng)
 		if err != nil {
 			return nil, nil, err
 		}
 		for k, v := range keys {
-			if err := appendValue(b.Field(2+k), v); err != nil {
-				return nil, nil, fmt.Errorf("group column %s: %w", m.resultSchema.Field(2+k).Name, err)
+			if err := appendValue(b.Field(wc+k), v); err != nil {
+				return nil, nil, fmt.Errorf("group column %s: %w", m.resultSchema.Field(wc+k).Name, err)
 			}
 		}
 		for k, v := range r.Values {
-			if err := appendValue(b.Field(2+ng+k), v); err != nil {
-				return nil, nil, fmt.Errorf("aggregate column %s: %w", m.resultSchema.Field(2+ng+k).Name, err)
+			if err := appendValue(b.Field(wc+ng+k), v); err != nil {
+				return nil, nil, fmt.Errorf("aggregate column %s: %w", m.resultSchema.Field(wc+ng+k).Name, err)
 			}
 		}
 		wins = append(wins, r.Window)
 	}
 	return b.NewRecordBatch(), wins, nil
+}
+
+// windowCols is the number of window columns leading an aggregation's output: window_start and
+// window_end, or none for a global aggregation.
+func (m *mapping) windowCols() int {
+	if m.global {
+		return 0
+	}
+	return 2
 }

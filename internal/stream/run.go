@@ -40,6 +40,9 @@ type Deps struct {
 	// OnBatch, if set, is called with the metrics of each completed batch, on Run's goroutine
 	// (it must not block for long: the next batch waits).
 	OnBatch func(BatchMetrics)
+	// OnIdle, if set, is called on Run's goroutine each time the query looked at its sources and
+	// found no batch to run (it has caught up with them), before it sleeps.
+	OnIdle func()
 }
 
 func (d *Deps) project() *project.Project {
@@ -90,9 +93,11 @@ type driver struct {
 	inputs map[string]input
 	order  []input
 	tf     *transform
+	rules  *rowFilter // the quality rules (expectations, quarantine) before the mapping
 	m      *mapping
 	out    *sink
 	late   *sink // nil with Late.Drop
+	quar   *sink // nil without Quarantine
 
 	cur     *inflight
 	metrics Metrics
@@ -114,11 +119,14 @@ type inflight struct {
 	read      time.Duration
 	transform time.Duration
 	operators time.Duration
+	// quality holds the quality rules' counts and the quarantined rows.
+	quality qualityBatch
 }
 
 func (f *inflight) release() {
 	releaseAll(f.outputs)
 	f.outputs = nil
+	f.quality.release()
 	if f.files != nil {
 		f.files.finish()
 		f.files = nil
@@ -173,7 +181,10 @@ func start(ctx context.Context, q Query, deps Deps) (_ *driver, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("query %q: %w", q.Name, err)
 	}
-	if d.m, err = newMapping(&q, schema); err != nil {
+	if d.rules, err = newRowFilter(&q, schema); err != nil {
+		return nil, fmt.Errorf("query %q: %w", q.Name, err)
+	}
+	if d.m, err = newMapping(&q, d.rules.clean); err != nil {
 		return nil, fmt.Errorf("query %q: %w", q.Name, err)
 	}
 	cfg := core.Config{
@@ -187,6 +198,7 @@ func start(ctx context.Context, q Query, deps Deps) (_ *driver, err error) {
 		DropLate:        q.Late.Drop,
 		Dedup:           d.m.dedup,
 		Aggregate:       d.m.agg,
+		CDC:             d.m.cdcSpec(),
 		FlushAtEnd:      q.FlushAtEnd,
 	}
 	for _, s := range q.Sources {
@@ -209,6 +221,11 @@ func start(ctx context.Context, q Query, deps Deps) (_ *driver, err error) {
 	d.out.properties = q.Output.Properties
 	if !q.Late.Drop {
 		if d.late, err = d.openSink(ctx, q.lateTable(), q.Name+".late", nil); err != nil {
+			return nil, err
+		}
+	}
+	if q.Quarantine != nil {
+		if d.quar, err = d.openSink(ctx, q.quarantineTable(), q.Name+".quarantine", nil); err != nil {
 			return nil, err
 		}
 	}
@@ -297,6 +314,9 @@ func (d *driver) loop(ctx context.Context) error {
 		if ran && !once {
 			continue // new data may have arrived while the batches ran: look again before sleeping
 		}
+		if !ran && d.deps.OnIdle != nil {
+			d.deps.OnIdle()
+		}
 		now := d.clock()
 		deadline := now.Add(d.q.pollInterval())
 		if at, ok := d.cq.WakeAt(); ok && at.Before(deadline) {
@@ -348,7 +368,7 @@ func (d *driver) handle(ctx context.Context, rd *core.Ready) error {
 	t0 := time.Now()
 	bm := BatchMetrics{BatchID: cur.batch.ID, Replayed: cur.replayed, PlannedAt: cur.batch.PlannedAt, Ranges: cur.batch.Ranges,
 		Read: cur.read, Transform: cur.transform, Operators: cur.operators,
-		InputRecords: cur.records, InputBytes: cur.bytes, OutputVersion: -1, LateVersion: -1}
+		InputRecords: cur.records, InputBytes: cur.bytes, OutputVersion: -1, LateVersion: -1, QuarantineVersion: -1}
 	if err := d.commitSinks(ctx, rd, &bm); err != nil {
 		return err
 	}
@@ -376,6 +396,7 @@ func (d *driver) handle(ctx context.Context, rd *core.Ready) error {
 		bm.RowsPerSecond = float64(bm.InputRecords) / s
 	}
 	d.setTotals()
+	d.addQuality(&cur.quality, &bm)
 	d.metrics.RunBatches++
 	d.metrics.RunRecords += bm.InputRecords
 	d.metrics.RunBytes += bm.InputBytes
@@ -393,10 +414,10 @@ func (d *driver) process(ctx context.Context, b *core.Batch, replayed bool) erro
 	if d.cur != nil {
 		d.cur.release()
 	}
-	cur := &inflight{batch: b, replayed: replayed}
+	cur := &inflight{batch: b, replayed: replayed, quality: d.rules.newBatch()}
 	d.cur = cur
 	var rows []core.Row
-	stateless := d.m.agg == nil && d.m.dedup == nil
+	stateless := d.m.agg == nil && d.m.dedup == nil && d.m.cdc == nil
 	if stateless && b.HasData() {
 		var err error
 		if cur.files, err = d.out.startFiles(ctx, b.ID, d.m.schema); err != nil {
@@ -405,6 +426,7 @@ func (d *driver) process(ctx context.Context, b *core.Batch, replayed bool) erro
 	}
 	var parts []partInput
 	var partIDs []core.PartitionID
+	var partRanges []core.Range
 	defer func() {
 		for _, p := range parts {
 			releaseAll(p.data)
@@ -430,22 +452,25 @@ func (d *driver) process(ctx context.Context, b *core.Batch, replayed bool) erro
 		}
 		parts = append(parts, partInput{source: r.Partition.Source, data: pd.batches})
 		partIDs = append(partIDs, r.Partition)
+		partRanges = append(partRanges, r)
 	}
 	if len(parts) > 0 {
 		t1 := time.Now()
 		var ops time.Duration
 		last := 0
-		emit := func(k int, rb arrow.RecordBatch) error {
-			defer rb.Release()
+		emit := func(k int, out arrow.RecordBatch) error {
+			defer out.Release()
 			if k < last {
 				return fmt.Errorf("the transform's output is not in partition order (%s after %s): %w", partIDs[k], partIDs[last], ErrTransformOutput)
 			}
 			last = k
-			if err := d.m.checkSchema(rb.Schema()); err != nil {
+			t2 := time.Now()
+			rb, err := d.rules.apply(ctx, out, partRanges[k], &cur.quality)
+			if err != nil || rb == nil {
+				ops += time.Since(t2)
 				return err
 			}
-			t2 := time.Now()
-			var err error
+			defer rb.Release()
 			if rows, err = d.m.appendRows(rows, partIDs[k], rb, cur.rows, &cur.events); err != nil {
 				return err
 			}
@@ -453,6 +478,9 @@ func (d *driver) process(ctx context.Context, b *core.Batch, replayed bool) erro
 			ops += time.Since(t2)
 			if cur.files != nil {
 				return cur.files.add(ctx, []arrow.RecordBatch{rb})
+			}
+			if d.m.cdc != nil {
+				return nil // the CDC operator keeps what it needs; nothing is late
 			}
 			rb.Retain()
 			cur.outputs = append(cur.outputs, rb)
@@ -473,7 +501,7 @@ func (d *driver) process(ctx context.Context, b *core.Batch, replayed bool) erro
 	return nil
 }
 
-// commitSinks commits a processed batch's output and late rows.
+// commitSinks commits a processed batch's output, late and quarantined rows, in this order.
 func (d *driver) commitSinks(ctx context.Context, rd *core.Ready, bm *BatchMetrics) error {
 	c := rd.Commit
 	cur := d.cur
@@ -481,14 +509,21 @@ func (d *driver) commitSinks(ctx context.Context, rd *core.Ready, bm *BatchMetri
 	var committed bool
 	var err error
 	switch {
+	case d.m.cdc != nil && len(rd.CDC) > 0:
+		res, err = d.out.upsertKeys(ctx, c.BatchID, d.m.cdc, rd.CDC)
+		bm.ChangedKeys = int64(len(rd.CDC))
+		committed = true
 	case d.m.agg != nil && len(rd.Results) > 0:
-		if d.q.Output.Mode == OutputUpdate {
+		switch {
+		case d.m.global:
+			res, err = d.out.upsertGroups(ctx, c.BatchID, d.m, rd.Results)
+		case d.q.Output.Mode == OutputUpdate:
 			closedBefore := rd.Metrics.Watermark
 			if closedBefore != core.NoWatermark && closedBefore != core.MaxWatermark {
 				closedBefore -= micros(d.q.AllowedLateness)
 			}
 			res, err = d.out.upsertWindows(ctx, c.BatchID, d.m, rd.Results, closedBefore)
-		} else {
+		default:
 			rb, _, rerr := d.m.resultsBatch(rd.Results)
 			if rerr != nil {
 				return fmt.Errorf("query %q: batch %d: %w", d.q.Name, c.BatchID, rerr)
@@ -541,5 +576,5 @@ func (d *driver) commitSinks(ctx context.Context, rd *core.Ready, bm *BatchMetri
 		bm.LateVersion = res.version
 		bm.SinkSkipped = bm.SinkSkipped || res.skipped
 	}
-	return nil
+	return d.commitQuarantine(ctx, c.BatchID, bm)
 }

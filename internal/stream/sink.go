@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -441,4 +442,328 @@ func takeRows(ctx context.Context, batches []arrow.RecordBatch, idx []int64) ([]
 		base += n
 	}
 	return out, nil
+}
+
+// upsertGroups commits the changed groups of a global aggregation's batch (results, one per
+// group the batch changed) in one Delta commit carrying txn (appID, batchID): every row of the
+// table with the group key of a result goes, the results come in.
+//
+// It is copy-on-write like upsertWindows, with the group key as the row identity. The candidate
+// files are those whose statistics of the group columns may hold a changed key (for each group
+// column, some changed key's value within the file's min/max); each candidate is read, and one
+// that holds a changed key is removed and rewritten on its own into new files, with its other
+// rows unchanged and the new rows of the keys it held. A file keeps its key range that way, so a
+// batch rewrites only the files holding the groups it changed. Keys found in no file (new groups)
+// are written together to new files, in key order.
+//
+// Replays are exact, as for upsertWindows: a landed commit is skipped by the txn check, and one
+// that did not land left the table as the batch first found it.
+func (s *sink) upsertGroups(ctx context.Context, batchID int64, m *mapping, results []core.Result) (commitResult, error) {
+	fail := func(err error) (commitResult, error) {
+		return commitResult{}, fmt.Errorf("stream: commit batch %d to %s: %w", batchID, s.t.Location(), err)
+	}
+	newRows, _, err := m.resultsBatch(results)
+	if err != nil {
+		return fail(err)
+	}
+	defer newRows.Release()
+	snap, err := s.snapshotOrCreate(ctx, m.resultSchema)
+	if err != nil {
+		return fail(err)
+	}
+	incoming, err := delta.FromArrowSchema(m.resultSchema)
+	if err != nil {
+		return fail(err)
+	}
+	if err := delta.CheckSchemaCompatible(snap.Schema(), incoming, false); err != nil {
+		return fail(err)
+	}
+	if v, ok := snap.TxnVersion(s.appID); ok && v >= batchID {
+		return commitResult{version: snap.Version(), skipped: true}, nil
+	}
+	target := delta.ToArrowSchema(snap.Schema())
+	ng := len(m.groupCols)
+	groupCols := make([]int, ng)
+	for k := range ng {
+		if groupCols[k], err = findColumn(target, m.resultSchema.Field(k).Name); err != nil {
+			return fail(err)
+		}
+	}
+	// The new row of each changed key (results are not retractions: a global window never moves).
+	rowOf := make(map[string]int64, len(results))
+	keys := make([][]core.Value, 0, len(results))
+	for i, r := range results {
+		rowOf[string(r.Key)] = int64(i)
+		vals, err := decodeKey(r.Key, ng)
+		if err != nil {
+			return fail(err)
+		}
+		keys = append(keys, vals)
+	}
+	conformed, err := conform(ctx, newRows, target)
+	if err != nil {
+		return fail(err)
+	}
+	defer conformed.Release()
+	pruner := newGroupPruner(snap.Schema(), groupCols, keys)
+
+	wopts := parquetio.WriteOptions{Schema: snap.Schema(), PartitionColumns: snap.PartitionColumns()}
+	if err := wopts.ApplyTableProperties(snap.Metadata().Configuration); err != nil {
+		return fail(err)
+	}
+	write := func(batches []arrow.RecordBatch) ([]parquetio.DataFile, error) {
+		if len(batches) == 0 {
+			return nil, nil
+		}
+		rr, err := array.NewRecordReader(target, batches)
+		if err != nil {
+			return nil, err
+		}
+		defer rr.Release()
+		return parquetio.WriteDataFiles(ctx, s.t.Store(), rr, wopts)
+	}
+
+	var candidates, removed []*delta.Add
+	var files []parquetio.DataFile
+	placed := make(map[string]bool, len(results))
+	for _, f := range snap.Files() {
+		if pruner.mayHold(f) {
+			candidates = append(candidates, f)
+		}
+	}
+	for _, f := range candidates {
+		batches, err := scanFile(ctx, s.t, snap, f)
+		if err != nil {
+			return fail(err)
+		}
+		masks := make([][]bool, len(batches)) // the rows that stay
+		var found []int64                     // the new rows of the changed keys the file holds
+		for bi, b := range batches {
+			gs := make([]getter, ng)
+			for k, c := range groupCols {
+				if gs[k], err = newGetter(b.Column(c)); err != nil {
+					releaseAll(batches)
+					return fail(err)
+				}
+			}
+			n := int(b.NumRows())
+			masks[bi] = make([]bool, n)
+			var key []byte
+			for i := range n {
+				key = key[:0]
+				for _, g := range gs {
+					key = appendKeyValue(key, g(i))
+				}
+				j, changed := rowOf[string(key)]
+				if !changed {
+					masks[bi][i] = true
+					continue
+				}
+				if !placed[string(key)] {
+					placed[string(key)] = true
+					found = append(found, j)
+				}
+			}
+		}
+		hit := slices.ContainsFunc(masks, func(m []bool) bool { return slices.Contains(m, false) })
+		if hit {
+			slices.Sort(found)
+			var fs []parquetio.DataFile
+			rows, err := keptRows(ctx, batches, masks, conformed, found)
+			if err == nil {
+				fs, err = write(rows)
+				releaseAll(rows)
+			}
+			if err != nil {
+				releaseAll(batches)
+				return fail(err)
+			}
+			files = append(files, fs...)
+			removed = append(removed, f)
+		}
+		releaseAll(batches)
+	}
+	// New groups.
+	var fresh []int64
+	for i, r := range results {
+		if !placed[string(r.Key)] {
+			fresh = append(fresh, int64(i))
+		}
+	}
+	if len(fresh) > 0 {
+		nb, err := takeRows(ctx, []arrow.RecordBatch{conformed}, fresh)
+		if err != nil {
+			return fail(err)
+		}
+		fs, err := write(nb)
+		releaseAll(nb)
+		if err != nil {
+			return fail(err)
+		}
+		files = append(files, fs...)
+	}
+	if len(files) == 0 && len(removed) == 0 {
+		return commitResult{version: snap.Version()}, nil
+	}
+	tx := s.t.Kernel().NewTransaction(snap, delta.Operation{Name: "STREAMING UPDATE", Parameters: map[string]any{
+		"outputMode": "Update", "queryId": s.appID, "epochId": batchID,
+	}})
+	tx.ReadFiles(candidates...)
+	var rows, bytes int64
+	for _, f := range files {
+		tx.AddFiles(f.Add(true))
+		rows += f.NumRecords
+		bytes += f.Size
+	}
+	now := s.t.Kernel().Now().UnixMilli()
+	for _, f := range removed {
+		tx.RemoveFiles(f.RemoveAction(now, true))
+	}
+	if len(removed) > 0 {
+		tx.SetRewritesRows()
+	}
+	tx.SetAppTransaction(s.appID, batchID)
+	tx.SetMetrics(map[string]any{"numAddedFiles": len(files), "numRemovedFiles": len(removed), "numOutputRows": rows,
+		"numOutputBytes": bytes, "numUpdatedGroups": len(results)})
+	cr, err := tx.Commit(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	return commitResult{version: cr.Version, rows: newRows.NumRows()}, nil
+}
+
+// keptRows returns the rows of batches where masks are set, then the rows at found (ascending) of
+// extra.
+func keptRows(ctx context.Context, batches []arrow.RecordBatch, masks [][]bool, extra arrow.RecordBatch, found []int64) ([]arrow.RecordBatch, error) {
+	var out []arrow.RecordBatch
+	for bi, b := range batches {
+		fb, err := filterBatch(ctx, b, masks[bi])
+		if err != nil {
+			releaseAll(out)
+			return nil, err
+		}
+		if fb != nil {
+			out = append(out, fb)
+		}
+	}
+	upd, err := takeRows(ctx, []arrow.RecordBatch{extra}, found)
+	if err != nil {
+		releaseAll(out)
+		return nil, err
+	}
+	return append(out, upd...), nil
+}
+
+// groupPruner tells from a data file's statistics whether the file may hold one of a set of group
+// keys: it may unless, for some group column, no key's value falls within the file's min/max
+// (NULLs: unless the file has no NULL there). Statistics that are missing or do not compare make
+// a file a candidate.
+type groupPruner struct {
+	cols []groupBounds
+}
+
+type groupBounds struct {
+	path []string // physical name
+	typ  delta.DataType
+	vals []core.Value // the keys' non-NULL values, sorted
+	null bool         // some key is NULL in the column
+	off  bool         // the values do not compare: no pruning on this column
+}
+
+// newGroupPruner prepares the pruning of the keys (each the values of the group columns cols of
+// schema, in order).
+func newGroupPruner(schema *delta.StructType, cols []int, keys [][]core.Value) *groupPruner {
+	p := &groupPruner{}
+	for k, c := range cols {
+		f := schema.Fields[c]
+		pc := groupBounds{path: []string{f.PhysicalName()}, typ: f.Type}
+		for _, key := range keys {
+			if key[k].IsNull() {
+				pc.null = true
+				continue
+			}
+			pc.vals = append(pc.vals, key[k])
+		}
+		slices.SortFunc(pc.vals, func(a, b core.Value) int {
+			c, err := core.Compare(a, b)
+			if err != nil {
+				pc.off = true
+			}
+			return c
+		})
+		p.cols = append(p.cols, pc)
+	}
+	return p
+}
+
+// mayHold reports whether file f may hold one of the keys.
+func (p *groupPruner) mayHold(f *delta.Add) bool {
+	st, err := delta.ParseStats(f.Stats)
+	if err != nil || st == nil {
+		return true
+	}
+	for _, pc := range p.cols {
+		if pc.off {
+			continue
+		}
+		if pc.null {
+			if n, ok := st.NullCountOf(pc.path); !ok || n > 0 {
+				continue
+			}
+		}
+		if !pc.mayHoldValue(st) {
+			return false
+		}
+	}
+	return true
+}
+
+// mayHoldValue reports whether one of the column's non-NULL key values may be within the file's
+// min/max.
+func (pc *groupBounds) mayHoldValue(st *delta.Stats) bool {
+	if len(pc.vals) == 0 {
+		return false
+	}
+	lo, ok1 := st.MinValue(pc.path, pc.typ)
+	hi, ok2 := st.MaxValue(pc.path, pc.typ)
+	if !ok1 || !ok2 {
+		return true
+	}
+	l, ok1 := statsValue(lo)
+	h, ok2 := statsValue(hi)
+	if !ok1 || !ok2 {
+		return true
+	}
+	bad := false
+	i := sort.Search(len(pc.vals), func(i int) bool {
+		c, err := core.Compare(pc.vals[i], l)
+		bad = bad || err != nil
+		return c >= 0
+	})
+	if bad {
+		return true
+	}
+	if i == len(pc.vals) {
+		return false
+	}
+	c, err := core.Compare(pc.vals[i], h)
+	return err != nil || c <= 0
+}
+
+// statsValue converts a statistics value to the core's value model (false: it cannot).
+func statsValue(sc scalar.Scalar) (core.Value, bool) {
+	if sc == nil || !sc.IsValid() {
+		return core.Value{}, false
+	}
+	arr, err := scalar.MakeArrayFromScalar(sc, 1, memory.DefaultAllocator)
+	if err != nil {
+		return core.Value{}, false
+	}
+	defer arr.Release()
+	g, err := newGetter(arr)
+	if err != nil {
+		return core.Value{}, false
+	}
+	v := g(0)
+	return v, !v.IsNull()
 }

@@ -16,7 +16,8 @@ const (
 	OutputAppend OutputMode = iota
 	// OutputUpdate emits every (window, key) that changed in a batch, at the end of that batch,
 	// and drops the state when the window closes. The sink upserts by (window, key); session
-	// windows that grow or merge also emit Retract results for the bounds emitted before.
+	// windows that grow or merge also emit Retract results for the bounds emitted before. It is
+	// the only mode of the global window, which never closes.
 	OutputUpdate
 )
 
@@ -28,7 +29,8 @@ func (m OutputMode) String() string {
 	return "append"
 }
 
-// AggregateSpec describes a windowed aggregation grouped by Row.Key.
+// AggregateSpec describes a windowed aggregation grouped by Row.Key. With the global window
+// (WindowGlobal) it is a plain GROUP BY maintained incrementally: Mode must be OutputUpdate.
 type AggregateSpec struct {
 	Window WindowSpec
 	Aggs   []AggSpec
@@ -50,6 +52,9 @@ func (s *AggregateSpec) validate() error {
 	if s.Mode > OutputUpdate {
 		return fmt.Errorf("output mode %d: %w", s.Mode, ErrInvalidConfig)
 	}
+	if s.Window.Kind == WindowGlobal && s.Mode != OutputUpdate {
+		return fmt.Errorf("the global window never closes, so the %s output mode would never emit it: use update: %w", s.Mode, ErrInvalidConfig)
+	}
 	return nil
 }
 
@@ -57,7 +62,8 @@ func (s *AggregateSpec) validate() error {
 // Step, emitted and evicted by the cutoffs of each StepInput.
 //
 // Invariants: every group in memory has a window with End > the last ExpireBefore (closed
-// windows are evicted in the step that closes them); a key's sessions are sorted and disjoint;
+// windows are evicted in the step that closes them), except with the global window, whose groups
+// are never evicted; a key's sessions are sorted and disjoint;
 // after each Step the persisted key/values (the Mutations of all Steps so far, applied in order)
 // are exactly the encodings of the groups in memory, so Load over a scan of them rebuilds an
 // Aggregator that behaves identically.
@@ -125,7 +131,8 @@ func (a *Aggregator) touch(g *group) {
 func (a *Aggregator) Size() StateSize { return a.size }
 
 // Step processes one batch: late rows out, the others into their windows' accumulators; then the
-// emission of the output mode, and the eviction of windows closed by in.ExpireBefore. An error
+// emission of the output mode, and the eviction of windows closed by in.ExpireBefore. With the
+// global window no row is late and nothing is evicted, whatever the cutoffs. An error
 // (ErrKindMismatch, ErrOverflow, ErrProtocol for a row without the aggregated column) leaves the
 // operator partially updated; its owner must be discarded.
 func (a *Aggregator) Step(in StepInput) (StepOutput, error) {
@@ -137,8 +144,9 @@ func (a *Aggregator) Step(in StepInput) (StepOutput, error) {
 		}
 	}()
 	vals := make([]Value, len(a.spec.Aggs))
+	global := a.spec.Window.Kind == WindowGlobal
 	for _, r := range in.Rows {
-		if r.EventTime < in.LateBefore {
+		if r.EventTime < in.LateBefore && !global {
 			out.Late = append(out.Late, r)
 			continue
 		}
@@ -264,10 +272,13 @@ func (a *Aggregator) apply(r Row, vals []Value) error {
 }
 
 // closeWindows removes and returns the groups whose window ends at or before cutoff, sorted by
-// window and key.
+// window and key. The global window never closes.
 func (a *Aggregator) closeWindows(cutoff int64) []*group {
 	var closed []*group
-	if a.spec.Window.Kind != WindowSession {
+	switch a.spec.Window.Kind {
+	case WindowGlobal:
+		return nil
+	case WindowTumbling, WindowHopping:
 		for w, byKey := range a.windows {
 			if w.End > cutoff {
 				continue
@@ -277,7 +288,7 @@ func (a *Aggregator) closeWindows(cutoff int64) []*group {
 			}
 			delete(a.windows, w)
 		}
-	} else {
+	default:
 		for key, list := range a.sessions {
 			// Sessions are disjoint and sorted by start, so by end too: the closed ones are a prefix.
 			n := 0
@@ -379,7 +390,7 @@ func (a *Aggregator) Load(key, value []byte) error {
 	if err := d.done(); err != nil {
 		return fmt.Errorf("aggregate state %q: %v: %w", key, err, ErrCorrupt)
 	}
-	if w.Start >= w.End {
+	if w.Start >= w.End || (a.spec.Window.Kind == WindowGlobal) != (w == GlobalWindow) {
 		return fmt.Errorf("aggregate state %q: window %s: %w", key, w, ErrCorrupt)
 	}
 	g.stored, g.storedSize = bytes.Clone(key), int64(len(key)+len(value))

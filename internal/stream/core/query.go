@@ -40,8 +40,13 @@ type Config struct {
 	Dedup *DedupSpec
 	// Aggregate, if set, aggregates rows per window and Row.Key; Ready.Results carries the output.
 	// Without it, Ready.Rows carries the rows (deduplicated, if Dedup is set). A query with
-	// neither is stateless: nothing is late and every row passes.
+	// neither is stateless: nothing is late and every row passes. With the global window
+	// (WindowGlobal) the aggregation is a plain GROUP BY maintained incrementally: rows are never
+	// late for it and its groups never close.
 	Aggregate *AggregateSpec
+	// CDC, if set, applies the rows as changes to a keyed target (AUTO CDC, see CDCSpec);
+	// Ready.CDC carries the output. It excludes Dedup and Aggregate, and nothing is late for it.
+	CDC *CDCSpec
 	// FlushAtEnd makes an available-now run end with a Flush batch that closes every window, so
 	// that a batch run of the query emits everything (the query is finished afterwards: any later
 	// row is late).
@@ -77,6 +82,9 @@ func (c *Config) validate() error {
 			return err
 		}
 	}
+	if err := c.validateCDC(); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -96,12 +104,13 @@ func (c *Config) fingerprint() []byte {
 		Mode   string `json:"mode"`
 	}
 	fp := struct {
-		V         int        `json:"v"`
-		Delay     int64      `json:"delay"`
-		Lateness  int64      `json:"lateness"`
-		DedupKey  *[]int     `json:"dedupKeyColumns,omitempty"`
-		Aggregate *aggregate `json:"aggregate,omitempty"`
-	}{V: 1, Delay: c.Watermark.Delay, Lateness: c.AllowedLateness}
+		V         int             `json:"v"`
+		Delay     int64           `json:"delay"`
+		Lateness  int64           `json:"lateness"`
+		DedupKey  *[]int          `json:"dedupKeyColumns,omitempty"`
+		Aggregate *aggregate      `json:"aggregate,omitempty"`
+		CDC       *cdcFingerprint `json:"cdc,omitempty"`
+	}{V: 1, Delay: c.Watermark.Delay, Lateness: c.AllowedLateness, CDC: c.CDC.fingerprint()}
 	if c.Dedup != nil {
 		cols := append([]int{}, c.Dedup.KeyColumns...)
 		fp.DedupKey = &cols
@@ -132,6 +141,9 @@ func (c *Config) minValues() int {
 		for _, a := range c.Aggregate.Aggs {
 			n = max(n, a.Column+1)
 		}
+	}
+	if c.CDC != nil {
+		n = max(n, c.CDC.minValues())
 	}
 	return n
 }
@@ -179,6 +191,9 @@ type Ready struct {
 	Rows []Row
 	// Results are the output rows of an aggregation.
 	Results []Result
+	// CDC is the output of a CDC query: the keys whose target rows changed, each with its
+	// complete new rows, sorted by key.
+	CDC []CDCKeyRows
 	// Late are the late rows (empty with Config.DropLate).
 	Late []Row
 	// Persist holds the state mutations and the batch's commit record, sorted by key. They must
@@ -286,6 +301,7 @@ type Query struct {
 	tracker *Tracker
 	dedup   *Deduplicator // nil without Config.Dedup
 	agg     *Aggregator   // nil without Config.Aggregate
+	cdc     *CDCOperator  // nil without Config.CDC
 
 	clock    time.Time
 	started  bool // Tick or Step happened: Restore is no longer allowed
@@ -318,6 +334,7 @@ func NewQuery(cfg Config) (*Query, error) {
 		a.Aggs = slices.Clone(a.Aggs)
 		cfg.Aggregate = &a
 	}
+	cfg.CDC = cloneCDCSpec(cfg.CDC)
 	p, err := NewPlanner(cfg.plannerConfig())
 	if err != nil {
 		return nil, err
@@ -333,11 +350,23 @@ func NewQuery(cfg Config) (*Query, error) {
 			return nil, err
 		}
 	}
+	if cfg.CDC != nil {
+		if q.cdc, err = NewCDCOperator(*cfg.CDC); err != nil {
+			return nil, err
+		}
+	}
 	q.metrics.Watermark = NoWatermark
 	return q, nil
 }
 
 func (q *Query) stateful() bool { return q.dedup != nil || q.agg != nil }
+
+// watermarked reports whether an operator acts on the watermark: dedup, or an aggregation over
+// event-time windows. A global aggregation alone does not (nothing of it closes or expires), so a
+// batch without data is never worth running for it.
+func (q *Query) watermarked() bool {
+	return q.dedup != nil || (q.agg != nil && q.cfg.Aggregate.Window.Kind != WindowGlobal)
+}
 
 // Restore rebuilds the query from a full scan of its persisted key/values (every key the driver
 // wrote from WriteAhead and Persist, in any order, with the driver's namespace prefix stripped).
@@ -397,6 +426,12 @@ func (q *Query) Restore(state iter.Seq2[[]byte, []byte]) error {
 				err = fmt.Errorf("dedup state in a query without dedup: %w", ErrIncompatibleState)
 			} else {
 				err = q.dedup.Load(k, v)
+			}
+		case sectionCDC:
+			if q.cdc == nil {
+				err = fmt.Errorf("cdc state in a query without cdc: %w", ErrIncompatibleState)
+			} else {
+				err = q.cdc.Load(k, v)
 			}
 		default:
 			err = fmt.Errorf("key %q: unknown section: %w", k, ErrCorrupt)
@@ -524,7 +559,7 @@ func (q *Query) WakeAt() (at time.Time, ok bool) {
 		return time.Time{}, false
 	}
 	at, ok = q.decision.Until, !q.decision.Until.IsZero()
-	if q.stateful() {
+	if q.watermarked() {
 		if idle, iok := q.tracker.NextIdleAt(q.clock); iok && (!ok || idle.Before(at)) {
 			at, ok = idle, true
 		}
@@ -554,6 +589,9 @@ func (q *Query) stateSize() StateSize {
 	if q.agg != nil {
 		s.Entries, s.Bytes = s.Entries+q.agg.Size().Entries, s.Bytes+q.agg.Size().Bytes
 	}
+	if q.cdc != nil {
+		s.Entries, s.Bytes = s.Entries+q.cdc.Size().Entries, s.Bytes+q.cdc.Size().Bytes
+	}
 	return s
 }
 
@@ -561,7 +599,7 @@ func (q *Query) plan() error {
 	if q.phase != phaseIdle {
 		return nil
 	}
-	due := q.stateful() && q.tracker.Peek(q.clock) > q.tracker.Watermark()
+	due := q.watermarked() && q.tracker.Peek(q.clock) > q.tracker.Watermark()
 	d, err := q.planner.Next(q.clock, due)
 	if err != nil {
 		return err
@@ -643,7 +681,13 @@ func (q *Query) process(data BatchData) error {
 		persist = append(persist, out.Mutations...)
 		in.Rows = rows
 	}
-	if q.agg != nil {
+	if q.cdc != nil {
+		ms, err := q.stepCDC(in, &rd, m)
+		if err != nil {
+			return err
+		}
+		persist = append(persist, ms...)
+	} else if q.agg != nil {
 		out, err := q.agg.Step(in)
 		if err != nil {
 			return fmt.Errorf("batch %d: aggregate: %w", b.ID, err)

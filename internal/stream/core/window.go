@@ -3,6 +3,7 @@ package core
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"sort"
 )
 
@@ -18,7 +19,16 @@ const (
 	// WindowSession: per group key, events closer than Gap belong to one session [first event,
 	// last event + Gap). A new event that falls within Gap of two sessions merges them.
 	WindowSession
+	// WindowGlobal: no event-time window. Each group key has one window covering all time
+	// (GlobalWindow), which never closes: its state never expires, and no row is ever late for
+	// it, whatever the watermark (a Flush changes nothing either). An aggregation over it
+	// maintains a plain GROUP BY incrementally, so it must use OutputUpdate.
+	WindowGlobal
 )
+
+// GlobalWindow is the one window of WindowGlobal: [math.MinInt64, math.MaxInt64), all of time.
+// Results of a global aggregation carry it.
+var GlobalWindow = Window{Start: math.MinInt64, End: math.MaxInt64}
 
 // String returns the window kind's name.
 func (k WindowKind) String() string {
@@ -29,6 +39,8 @@ func (k WindowKind) String() string {
 		return "hopping"
 	case WindowSession:
 		return "session"
+	case WindowGlobal:
+		return "global"
 	}
 	return fmt.Sprintf("window(%d)", k)
 }
@@ -36,7 +48,7 @@ func (k WindowKind) String() string {
 // WindowSpec describes the windows of an aggregation, in event-time units.
 type WindowSpec struct {
 	Kind WindowKind
-	// Size is the length of tumbling and hopping windows.
+	// Size is the length of tumbling and hopping windows (0 for the others).
 	Size int64
 	// Slide is the distance between the starts of hopping windows (0 < Slide <= Size).
 	Slide int64
@@ -55,6 +67,9 @@ func Hopping(size, slide int64) WindowSpec {
 // Session returns the spec of session windows.
 func Session(gap int64) WindowSpec { return WindowSpec{Kind: WindowSession, Gap: gap} }
 
+// Global returns the spec of the global window (no event-time windowing; see WindowGlobal).
+func Global() WindowSpec { return WindowSpec{Kind: WindowGlobal} }
+
 func (s WindowSpec) validate() error {
 	ok := false
 	switch s.Kind {
@@ -64,6 +79,8 @@ func (s WindowSpec) validate() error {
 		ok = s.Size > 0 && s.Slide > 0 && s.Slide <= s.Size
 	case WindowSession:
 		ok = s.Gap > 0
+	case WindowGlobal:
+		ok = s.Size == 0 && s.Slide == 0 && s.Gap == 0
 	}
 	if !ok {
 		return fmt.Errorf("window %+v: %w", s, ErrInvalidConfig)
@@ -79,8 +96,13 @@ type Window struct {
 // Contains reports whether t falls in the window.
 func (w Window) Contains(t int64) bool { return w.Start <= t && t < w.End }
 
-// String formats the window as "[start,end)".
-func (w Window) String() string { return fmt.Sprintf("[%d,%d)", w.Start, w.End) }
+// String formats the window as "[start,end)", or "global" for GlobalWindow.
+func (w Window) String() string {
+	if w == GlobalWindow {
+		return "global"
+	}
+	return fmt.Sprintf("[%d,%d)", w.Start, w.End)
+}
 
 func compareWindows(a, b Window) int {
 	if c := cmp.Compare(a.Start, b.Start); c != 0 {
@@ -90,7 +112,8 @@ func compareWindows(a, b Window) int {
 }
 
 // Assign returns the windows an event at time t belongs to, by ascending start. For session
-// windows it is the event's own session [t, t+Gap), before any merging (see Sessions).
+// windows it is the event's own session [t, t+Gap), before any merging (see Sessions); for the
+// global window it is GlobalWindow, whatever t.
 func (s WindowSpec) Assign(t int64) []Window {
 	switch s.Kind {
 	case WindowTumbling:
@@ -110,6 +133,8 @@ func (s WindowSpec) Assign(t int64) []Window {
 		return ws
 	case WindowSession:
 		return []Window{{t, t + s.Gap}}
+	case WindowGlobal:
+		return []Window{GlobalWindow}
 	}
 	panic(fmt.Sprintf("stream/core: assign with window kind %d", s.Kind))
 }

@@ -1,0 +1,723 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/stratalake/strata/internal/delta"
+	"github.com/stratalake/strata/internal/engine"
+
+	"github.com/stratalake/strata/internal/log"
+	"github.com/stratalake/strata/internal/stream"
+	"github.com/stratalake/strata/internal/table"
+)
+
+// Run modes.
+const (
+	Batch  = "batch"
+	Stream = "stream"
+)
+
+// RunOptions configure a run.
+type RunOptions struct {
+	// Mode is Batch (everything available once, then exit; the default) or Stream (continuously
+	// until ctx ends). Both keep the same checkpoints: runs of either mode can alternate.
+	Mode string
+	// FullRefreshAll rebuilds every table from its sources; FullRefresh names the tables to
+	// rebuild (streaming tables restart from the start of their source).
+	FullRefreshAll bool
+	FullRefresh    []string
+	// Refresh, if set, limits the run to these tables (and the flows writing them).
+	Refresh []string
+	// Log holds the topics read (required when a table reads a topic).
+	Log log.Log
+	// Logger receives progress lines (default: discarded).
+	Logger *slog.Logger
+	// OnEvent sees every event of the event log as it is recorded.
+	OnEvent func(Event)
+	// PollInterval is how often stream mode looks for new input (default 100 ms).
+	PollInterval time.Duration
+	// IdleStop, in stream mode, ends the run once no flow has done anything for this long
+	// (draining in tests and harnesses); 0 runs until ctx ends.
+	IdleStop time.Duration
+}
+
+// FlowSummary is what a run did for one node.
+type FlowSummary struct {
+	Name      string `json:"name"`
+	Kind      string `json:"kind"`
+	Execution string `json:"execution"`
+	// Reason says why a materialized view is recomputed.
+	Reason          string                      `json:"reason,omitempty"`
+	Batches         int64                       `json:"batches"`
+	RowsIn          int64                       `json:"rows_in"`
+	RowsOut         int64                       `json:"rows_out"`
+	RowsDropped     int64                       `json:"rows_dropped"`
+	RowsQuarantined int64                       `json:"rows_quarantined"`
+	RowsLate        int64                       `json:"rows_late"`
+	RowsDuplicate   int64                       `json:"rows_duplicate"`
+	Files           int64                       `json:"files,omitempty"`
+	Expectations    []stream.ExpectationMetrics `json:"expectations,omitempty"`
+	Version         int64                       `json:"version"`
+	DurationMS      float64                     `json:"duration_ms"`
+	Status          string                      `json:"status"`
+	Error           string                      `json:"error,omitempty"`
+}
+
+// Summary is the outcome of a run.
+type Summary struct {
+	RunID      string         `json:"run_id"`
+	Mode       string         `json:"mode"`
+	Flows      []*FlowSummary `json:"flows"`
+	DurationMS float64        `json:"duration_ms"`
+	Status     string         `json:"status"`
+}
+
+// runner is one run of the pipeline.
+type runner struct {
+	p      *Pipeline
+	opts   RunOptions
+	runID  string
+	events *eventLog
+	log    *slog.Logger
+
+	mu       sync.Mutex
+	flows    map[*Node]*FlowSummary
+	activity time.Time // last time a flow did something (stream mode)
+	// caughtUp says which nodes last found nothing new to do (stream mode, for IdleStop).
+	caughtUp map[*Node]bool
+}
+
+// Run runs the pipeline (Validate must have succeeded). In batch mode it processes everything
+// available, node by node in DAG order, and returns; in stream mode it runs every node
+// continuously until ctx ends (or IdleStop), and returns nil when stopped by ctx. Every run,
+// flow, batch and expectation result is appended to the event log.
+func (p *Pipeline) Run(ctx context.Context, opts RunOptions) (*Summary, error) {
+	if opts.Mode == "" {
+		opts.Mode = Batch
+	}
+	if opts.Mode != Batch && opts.Mode != Stream {
+		return nil, fmt.Errorf("pipeline: unknown mode %q (batch or stream)", opts.Mode)
+	}
+	for _, n := range p.Nodes {
+		if n.info == nil {
+			return nil, fmt.Errorf("pipeline: Run before a successful Validate")
+		}
+	}
+	selected, err := p.selection(opts.Refresh)
+	if err != nil {
+		return nil, err
+	}
+	rebuild, err := p.selection(opts.FullRefresh)
+	if err != nil {
+		return nil, err
+	}
+	if opts.FullRefreshAll {
+		rebuild = map[*Node]bool{}
+		for _, n := range p.Nodes {
+			rebuild[n] = true
+		}
+	} else if opts.FullRefresh == nil {
+		rebuild = map[*Node]bool{}
+	}
+	evLoc, err := p.Project.TableLocation("_strata", "pipeline_events")
+	if err != nil {
+		return nil, err
+	}
+	r := &runner{p: p, opts: opts, runID: newRunID(), events: &eventLog{location: evLoc, onEvent: opts.OnEvent},
+		log: opts.Logger, flows: map[*Node]*FlowSummary{}, activity: time.Now(), caughtUp: map[*Node]bool{}}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	start := time.Now()
+	sum := &Summary{RunID: r.runID, Mode: opts.Mode}
+	r.events.add(Event{RunID: r.runID, Mode: opts.Mode, Event: EventRunStart, Version: -1, Status: "ok"})
+	var nodes []*Node
+	for _, n := range p.Nodes {
+		if selected != nil && !selected[n] {
+			continue
+		}
+		if n.info.mode == ModeView || n.info.mode == ModeTarget {
+			continue
+		}
+		nodes = append(nodes, n)
+		fs := &FlowSummary{Name: n.Name, Kind: n.Kind().String(), Execution: n.info.mode, Reason: n.info.reason, Version: -1, Status: "ok"}
+		r.flows[n] = fs
+		sum.Flows = append(sum.Flows, fs)
+	}
+	for _, n := range nodes {
+		if rebuild[n] || (n.Kind() == Flow && rebuild[n.Target]) {
+			if err := r.fullRefresh(ctx, n); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if opts.Mode == Batch {
+		for _, n := range nodes {
+			if err = r.runNode(ctx, n); err != nil {
+				break
+			}
+		}
+	} else {
+		err = r.stream(ctx, nodes)
+	}
+	sum.DurationMS = ms(time.Since(start))
+	sum.Status = "ok"
+	if err != nil {
+		sum.Status = "failed"
+		if errors.Is(err, context.Canceled) {
+			sum.Status = "stopped"
+		}
+	}
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	r.events.add(Event{RunID: r.runID, Mode: opts.Mode, Event: EventRunEnd, DurationMS: sum.DurationMS, Version: -1, Status: sum.Status, Message: msg})
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if ferr := r.events.flush(fctx); ferr != nil && err == nil {
+		err = ferr
+	}
+	if opts.Mode == Stream && errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		err = nil // stopped as asked
+	}
+	return sum, err
+}
+
+// selection resolves table names to nodes (nil names: nil, everything). A flow's target selects
+// the flow.
+func (p *Pipeline) selection(names []string) (map[*Node]bool, error) {
+	if names == nil {
+		return nil, nil
+	}
+	out := map[*Node]bool{}
+	for _, name := range names {
+		n := p.Node(name)
+		if n == nil {
+			return nil, fmt.Errorf("pipeline: unknown table %s", name)
+		}
+		out[n] = true
+		for _, f := range n.Flows {
+			out[f] = true
+		}
+	}
+	return out, nil
+}
+
+func newRunID() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// generation is the node's checkpoint generation: a full refresh starts a new one, with a new
+// checkpoint folder and new txn app ids (the old ones stay in the table's log).
+func (p *Pipeline) generation(n *Node) int {
+	entries, _ := os.ReadDir(p.checkpointDir(n))
+	g := 0
+	for _, e := range entries {
+		if k, err := strconv.Atoi(strings.TrimPrefix(e.Name(), "g")); err == nil && strings.HasPrefix(e.Name(), "g") && k > g {
+			g = k
+		}
+	}
+	return g
+}
+
+func (p *Pipeline) genDir(n *Node) string {
+	return filepath.Join(p.checkpointDir(n), fmt.Sprintf("g%d", p.generation(n)))
+}
+
+// query returns the node's streaming query bound to its current checkpoint generation.
+func (r *runner) query(n *Node) stream.Query {
+	q := *n.info.query
+	g := r.p.generation(n)
+	q.Name = fmt.Sprintf("%s.g%d", q.Name, g)
+	q.Checkpoint = r.p.genDir(n)
+	if r.opts.Mode == Batch {
+		q.Trigger = stream.Trigger{Kind: stream.TriggerAvailableNow}
+	}
+	if r.opts.PollInterval > 0 {
+		q.PollInterval = r.opts.PollInterval
+	}
+	return q
+}
+
+// fullRefresh empties the node's table and starts a new checkpoint generation.
+func (r *runner) fullRefresh(ctx context.Context, n *Node) error {
+	loc := n.Location
+	if n.Kind() == Flow {
+		loc = n.Target.Location
+	}
+	if loc != "" && tableExists(loc) {
+		if err := truncate(ctx, loc); err != nil {
+			return fmt.Errorf("pipeline: full refresh of %s: %w", n.Name, err)
+		}
+	}
+	old := r.p.genDir(n)
+	next := filepath.Join(r.p.checkpointDir(n), fmt.Sprintf("g%d", r.p.generation(n)+1))
+	if err := os.MkdirAll(next, 0o755); err != nil {
+		return fmt.Errorf("pipeline: full refresh of %s: %w", n.Name, err)
+	}
+	_ = os.RemoveAll(old)
+	r.log.Info("full refresh", "table", n.Name)
+	return nil
+}
+
+// truncate removes every row of a table (one overwrite commit; old versions stay readable).
+func truncate(ctx context.Context, loc string) error {
+	t, err := table.Open(ctx, loc)
+	if err != nil {
+		return err
+	}
+	snap, err := t.Snapshot(ctx, -1)
+	if err != nil {
+		return err
+	}
+	empty, err := emptyRecord(snap)
+	if err != nil {
+		return err
+	}
+	defer empty.Release()
+	_, err = t.Write(ctx, &recordSource{rec: empty}, table.WriteOptions{Mode: table.Overwrite})
+	return err
+}
+
+// runNode runs one node once (batch mode).
+func (r *runner) runNode(ctx context.Context, n *Node) error {
+	fs := r.flows[n]
+	start := time.Now()
+	r.events.add(Event{RunID: r.runID, Mode: r.opts.Mode, Event: EventFlowStart, Flow: n.Name, Table: r.tableOf(n), Execution: n.info.mode, Version: -1, Message: n.info.reason})
+	var err error
+	if r.intake(n) != nil {
+		err = r.takeFiles(ctx, n)
+	}
+	missing := r.missingInput(n)
+	switch {
+	case err != nil:
+	case missing != "":
+		fs.Status = "skipped"
+		fs.Error = "no data yet in " + missing
+	case n.info.mode == ModeRecompute:
+		err = r.recompute(ctx, n, true)
+	default:
+		err = r.runQuery(ctx, n)
+	}
+	fs.DurationMS = ms(time.Since(start))
+	status, msg := fs.Status, fs.Error
+	if err != nil {
+		status, msg = "failed", err.Error()
+		if errors.Is(err, context.Canceled) {
+			status = "stopped"
+		}
+		fs.Status, fs.Error = status, msg
+	}
+	r.events.add(Event{RunID: r.runID, Mode: r.opts.Mode, Event: EventFlowEnd, Flow: n.Name, Table: r.tableOf(n), Execution: n.info.mode,
+		RowsIn: fs.RowsIn, RowsOut: fs.RowsOut, DurationMS: fs.DurationMS, Version: fs.Version, Status: status, Message: msg})
+	if err != nil {
+		return fmt.Errorf("pipeline: %s (%s): %w", n.Name, n.Stmt.Pos, err)
+	}
+	return nil
+}
+
+func (r *runner) tableOf(n *Node) string {
+	if n.Target != nil {
+		return n.Target.Name
+	}
+	return n.Name
+}
+
+// intake returns the file intake of a node reading read_files (nil otherwise).
+func (r *runner) intake(n *Node) *FileIntake {
+	for _, in := range n.Inputs {
+		if in.kind == refFiles {
+			fi, err := r.p.intakeFor(n, in)
+			if err == nil {
+				return fi
+			}
+		}
+	}
+	return nil
+}
+
+// takeFiles copies new landing files into the node's intake table.
+func (r *runner) takeFiles(ctx context.Context, n *Node) error {
+	fi := r.intake(n)
+	if fi == nil {
+		return nil
+	}
+	start := time.Now()
+	res, err := fi.Poll(ctx)
+	if err != nil {
+		return err
+	}
+	if res.Files > 0 || res.QuarantinedFiles > 0 {
+		r.touch()
+		r.mu.Lock()
+		r.flows[n].Files += res.Files
+		r.mu.Unlock()
+		r.events.add(Event{RunID: r.runID, Mode: r.opts.Mode, Event: EventIntake, Flow: n.Name, Table: n.Name, Execution: n.info.mode,
+			RowsIn: res.Rows, RowsQuarantined: res.QuarantinedFiles, DurationMS: ms(time.Since(start)), Version: -1, Status: "ok",
+			Message: fmt.Sprintf("%d new files (%d quarantined)", res.Files, res.QuarantinedFiles)})
+	}
+	return nil
+}
+
+func (r *runner) touch() {
+	r.mu.Lock()
+	r.activity = time.Now()
+	r.mu.Unlock()
+}
+
+// setCaughtUp records whether a node found nothing to do when it last looked at its inputs.
+func (r *runner) setCaughtUp(n *Node, v bool) {
+	r.mu.Lock()
+	r.caughtUp[n] = v
+	if !v {
+		r.activity = time.Now()
+	}
+	r.mu.Unlock()
+}
+
+// setCaughtUpQuiet marks a node caught up without counting it as activity.
+func (r *runner) setCaughtUpQuiet(n *Node, v bool) {
+	r.mu.Lock()
+	r.caughtUp[n] = v
+	r.mu.Unlock()
+}
+
+// idle says whether every node is caught up and nothing happened for d.
+func (r *runner) idle(nodes []*Node, d time.Duration) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, n := range nodes {
+		if !r.caughtUp[n] {
+			return false
+		}
+	}
+	return time.Since(r.activity) >= d
+}
+
+// runQuery runs a node's streaming query (to the end of the available input in batch mode).
+func (r *runner) runQuery(ctx context.Context, n *Node) error {
+	q := r.query(n)
+	if err := os.MkdirAll(q.Checkpoint, 0o755); err != nil {
+		return err
+	}
+	deps := stream.Deps{Engine: r.p.eng, Log: r.opts.Log, Logger: r.log,
+		OnBatch: func(m stream.BatchMetrics) { r.setCaughtUp(n, false); r.onBatch(n, m) },
+		OnIdle:  func() { r.setCaughtUp(n, true) }}
+	_, err := stream.Run(ctx, q, deps)
+	return err
+}
+
+// missingInput returns the first table a node reads that does not exist yet ("" when all do): a
+// table upstream that has received no data. Batch runs skip such a node; stream runs wait.
+func (r *runner) missingInput(n *Node) string {
+	var check func(n *Node) string
+	check = func(n *Node) string {
+		for _, in := range n.Inputs {
+			switch {
+			case in.kind == refTopic:
+			case in.kind == refFiles:
+				if fi := r.intake(n); fi != nil && !tableExists(fi.Table) {
+					return in.Name
+				}
+			case in.Node != nil && in.Node.Kind() == TemporaryView:
+				if m := check(in.Node); m != "" {
+					return m
+				}
+			case in.Node != nil:
+				if !tableExists(in.Node.Location) {
+					return in.Node.Name
+				}
+			}
+		}
+		return ""
+	}
+	return check(n)
+}
+
+// onBatch records a committed batch.
+func (r *runner) onBatch(n *Node, m stream.BatchMetrics) {
+	r.touch()
+	r.mu.Lock()
+	fs := r.flows[n]
+	fs.Batches++
+	fs.RowsIn += m.InputRecords
+	fs.RowsOut += m.OutputRows
+	fs.RowsDropped += m.DroppedRows
+	fs.RowsQuarantined += m.QuarantinedRows
+	fs.RowsLate += m.LateRows
+	fs.RowsDuplicate += m.DuplicateRows
+	if m.OutputVersion >= 0 {
+		fs.Version = m.OutputVersion
+	}
+	for _, e := range m.Expectations {
+		found := false
+		for i := range fs.Expectations {
+			if fs.Expectations[i].Name == e.Name {
+				fs.Expectations[i].Passed += e.Passed
+				fs.Expectations[i].Failed += e.Failed
+				found = true
+			}
+		}
+		if !found {
+			fs.Expectations = append(fs.Expectations, e)
+		}
+	}
+	r.mu.Unlock()
+	newest, _ := m.EventLatency()
+	r.events.add(Event{Time: m.CommittedAt, RunID: r.runID, Mode: r.opts.Mode, Event: EventBatch, Flow: n.Name, Table: r.tableOf(n),
+		Execution: n.info.mode, BatchID: m.BatchID, RowsIn: m.InputRecords, RowsOut: m.OutputRows, RowsDropped: m.DroppedRows,
+		RowsQuarantined: m.QuarantinedRows, RowsLate: m.LateRows, RowsDuplicate: m.DuplicateRows, DurationMS: ms(m.Duration),
+		LatencyMS: ms(newest), Version: m.OutputVersion, Status: "ok"})
+	for _, e := range m.Expectations {
+		r.events.add(Event{Time: m.CommittedAt, RunID: r.runID, Mode: r.opts.Mode, Event: EventExpectation, Flow: n.Name, Table: r.tableOf(n),
+			Execution: n.info.mode, BatchID: m.BatchID, Expectation: e.Name, Passed: e.Passed, Failed: e.Failed, Version: -1, Status: "ok"})
+	}
+}
+
+// refreshState is what a recomputed view was last computed from.
+type refreshState struct {
+	Inputs map[string]int64 `json:"inputs"`
+}
+
+// recompute refreshes a recomputed materialized view when one of its inputs changed since the
+// last refresh (or always, with force and no record).
+func (r *runner) recompute(ctx context.Context, n *Node, batch bool) error {
+	dir := r.p.genDir(n)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	versions, err := r.inputVersions(ctx, n)
+	if err != nil {
+		return err
+	}
+	stateFile := filepath.Join(dir, "refresh.json")
+	var prev refreshState
+	if b, err := os.ReadFile(stateFile); err == nil {
+		_ = json.Unmarshal(b, &prev)
+	}
+	if tableExists(n.Location) && equalVersions(prev.Inputs, versions) {
+		r.setCaughtUp(n, true)
+		return nil
+	}
+	r.setCaughtUp(n, false)
+	start := time.Now()
+	verb := "INSERT OVERWRITE " + n.Name + " "
+	if !tableExists(n.Location) {
+		verb = "CREATE TABLE " + n.Name + " AS "
+		if len(n.Stmt.PartitionBy) > 0 {
+			verb = "CREATE TABLE " + n.Name + " PARTITIONED BY (" + strings.Join(n.Stmt.PartitionBy, ", ") + ") AS "
+		}
+	}
+	var rows, version int64 = 0, -1
+	err = r.p.eng.Run(ctx, verb+n.info.sql, func(res *engine.Result) error {
+		if m, ok := res.Fields["metrics"].(map[string]any); ok {
+			if v, err := strconv.ParseInt(fmt.Sprint(m["numOutputRows"]), 10, 64); err == nil {
+				rows = v
+			}
+		}
+		if v, ok := res.Fields["version"].(int64); ok {
+			version = v
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	b, _ := json.Marshal(refreshState{Inputs: versions})
+	if err := os.WriteFile(stateFile, b, 0o644); err != nil {
+		return err
+	}
+	r.touch()
+	r.mu.Lock()
+	fs := r.flows[n]
+	fs.Batches++
+	fs.RowsOut += rows
+	fs.Version = version
+	r.mu.Unlock()
+	r.events.add(Event{RunID: r.runID, Mode: r.opts.Mode, Event: EventRefresh, Flow: n.Name, Table: n.Name, Execution: ModeRecompute,
+		RowsOut: rows, DurationMS: ms(time.Since(start)), Version: version, Status: "ok", Message: "recomputed: " + n.info.reason})
+	return nil
+}
+
+// inputVersions returns the current version of every table a node reads.
+func (r *runner) inputVersions(ctx context.Context, n *Node) (map[string]int64, error) {
+	out := map[string]int64{}
+	var add func(n *Node) error
+	add = func(n *Node) error {
+		for _, in := range n.Inputs {
+			if in.Node != nil && in.Node.Kind() == TemporaryView {
+				if err := add(in.Node); err != nil {
+					return err
+				}
+				continue
+			}
+			loc := ""
+			if in.Node != nil {
+				loc = in.Node.Location
+			} else {
+				d, t, _ := strings.Cut(in.Name, ".")
+				loc, _ = r.p.Project.TableLocation(d, t)
+			}
+			if !tableExists(loc) {
+				out[in.Name] = -1
+				continue
+			}
+			t, err := table.Open(ctx, loc)
+			if err != nil {
+				return err
+			}
+			snap, err := t.Snapshot(ctx, -1)
+			if err != nil {
+				return err
+			}
+			out[in.Name] = snap.Version()
+		}
+		return nil
+	}
+	return out, add(n)
+}
+
+func equalVersions(a, b map[string]int64) bool {
+	if len(a) != len(b) || a == nil {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// stream runs every node continuously until ctx ends, a node fails, or IdleStop.
+func (r *runner) stream(ctx context.Context, nodes []*Node) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	poll := r.opts.PollInterval
+	if poll <= 0 {
+		poll = 100 * time.Millisecond
+	}
+	var wg sync.WaitGroup
+	fail := func(n *Node, err error) {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			r.mu.Lock()
+			r.flows[n].Status, r.flows[n].Error = "failed", err.Error()
+			r.mu.Unlock()
+			cancel(fmt.Errorf("pipeline: %s (%s): %w", n.Name, n.Stmt.Pos, err))
+		}
+	}
+	for _, n := range nodes {
+		n := n
+		r.events.add(Event{RunID: r.runID, Mode: r.opts.Mode, Event: EventFlowStart, Flow: n.Name, Table: r.tableOf(n), Execution: n.info.mode, Version: -1, Message: n.info.reason})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if r.intake(n) != nil {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for ctx.Err() == nil {
+						if err := r.takeFiles(ctx, n); err != nil {
+							fail(n, err)
+							return
+						}
+						sleep(ctx, poll)
+					}
+				}()
+			}
+			for ctx.Err() == nil && r.missingInput(n) != "" {
+				r.setCaughtUpQuiet(n, true) // nothing upstream yet
+				sleep(ctx, poll)
+			}
+			switch n.info.mode {
+			case ModeRecompute:
+				for ctx.Err() == nil {
+					if err := r.recompute(ctx, n, false); err != nil {
+						fail(n, err)
+						return
+					}
+					sleep(ctx, poll)
+				}
+			default:
+				if ctx.Err() == nil {
+					fail(n, r.runQuery(ctx, n))
+				}
+			}
+		}()
+	}
+	// The event log is flushed every second; IdleStop is checked at the same pace.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		last := time.Now()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if time.Since(last) >= time.Second {
+				if err := r.events.flush(ctx); err != nil && ctx.Err() == nil {
+					r.log.Warn("event log flush failed", "err", err)
+				}
+				last = time.Now()
+			}
+			if r.opts.IdleStop > 0 && r.idle(nodes, r.opts.IdleStop) {
+				cancel(errIdle)
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	for _, n := range nodes {
+		fs := r.flows[n]
+		r.events.add(Event{RunID: r.runID, Mode: r.opts.Mode, Event: EventFlowEnd, Flow: n.Name, Table: r.tableOf(n), Execution: n.info.mode,
+			RowsIn: fs.RowsIn, RowsOut: fs.RowsOut, Version: fs.Version, Status: fs.Status, Message: fs.Error})
+	}
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, errIdle) && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return nil
+}
+
+var errIdle = errors.New("idle")
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// emptyRecord returns a batch with no rows of the table's schema.
+func emptyRecord(snap *delta.Snapshot) (arrow.RecordBatch, error) {
+	s := delta.ToArrowSchema(snap.Schema())
+	b := array.NewRecordBuilder(memory.DefaultAllocator, s)
+	defer b.Release()
+	return b.NewRecordBatch(), nil
+}
