@@ -50,16 +50,19 @@ type nodeInfo struct {
 	query *stream.Query
 	// sql is the recompute query (recompute mode) bound to the stored tables.
 	sql string
-	// view is a temporary view's tree, its references bound (inlined where read).
-	view node
+	// view is a temporary view's tree, its references bound (inlined where read), and
+	// placeholders the placeholder views it reads when bound for validation.
+	view         node
+	placeholders map[string]*Node
 	// intake copies landing files for a read_files source.
 	intake *FileIntake
 	// dedup, watermark describe the stream's stateful part (for status and lineage).
 	dedup []string
 	// base is a streaming table's SQL before the expectation columns are added.
 	base string
-	// schema is the node's output schema (set by Validate; nil when unknown).
-	schema *arrow.Schema
+	// schema is the node's output schema (set by Validate; nil when unknown); targetSchema a
+	// flow's target's.
+	schema, targetSchema *arrow.Schema
 }
 
 // binding says how a compiled query names the pipeline's tables: at run time by their
@@ -90,14 +93,22 @@ func (p *Pipeline) compile(ctx context.Context, n *Node, b *binding) (*nodeInfo,
 	switch {
 	case st.Kind == TemporaryView:
 		tree := clone(n.body.tree)
-		if err := p.bindRefs(ctx, n, tree, b, nil); err != nil {
+		vb := &binding{validate: b.validate, placeholders: map[string]*Node{}}
+		if err := p.bindRefs(ctx, n, tree, vb, nil); err != nil {
 			return nil, err
 		}
-		return &nodeInfo{mode: ModeView, view: tree}, nil
+		for k, v := range vb.placeholders {
+			b.placeholders[k] = v
+		}
+		return &nodeInfo{mode: ModeView, view: tree, placeholders: vb.placeholders}, nil
 	case st.Kind == Flow:
 		return p.compileFlow(ctx, n, b)
 	case st.Kind == StreamingTable && n.body == nil:
-		return &nodeInfo{mode: ModeTarget}, nil
+		info := &nodeInfo{mode: ModeTarget}
+		if f := n.Flows[0].info; f != nil {
+			info.schema = f.targetSchema
+		}
+		return info, nil
 	case st.Kind == StreamingTable:
 		return p.compileStream(ctx, n, b)
 	default:
@@ -130,6 +141,11 @@ func (p *Pipeline) bindRefs(ctx context.Context, n *Node, tree node, b *binding,
 				return fmt.Errorf("pipeline: %s: view %s not compiled", n.Name, in.Node.Name)
 			}
 			p.parser.substituteQuery(r, clone(in.Node.info.view), viewAlias(r))
+			for k, v := range in.Node.info.placeholders { // the view's own inputs
+				if b.placeholders != nil {
+					b.placeholders[k] = v
+				}
+			}
 		case in.Node != nil && b.validate:
 			b.placeholders[placeholder(in.Node)] = in.Node
 			p.parser.substitute(r, "", placeholder(in.Node))
@@ -558,9 +574,9 @@ func describeKind(n *Node) string {
 // op and ts_ms are columns beside the row's; other JSON values are the row themselves. The row's
 // columns come from read_topic's schema option or from the target's declared columns.
 func (p *Pipeline) compileFlow(ctx context.Context, n *Node, b *binding) (*nodeInfo, error) {
-	st, cdc, target := n.Stmt, n.Stmt.CDC, n.Target
+	cdc, target := n.Stmt.CDC, n.Target
 	in := n.Inputs[0]
-	q := &stream.Query{Name: queryName(n), Output: stream.Output{Table: target.Location, Mode: stream.OutputAppend, PartitionBy: target.Stmt.PartitionBy}}
+	q := &stream.Query{Name: queryName(n), Output: stream.Output{Table: target.Location, PartitionBy: target.Stmt.PartitionBy}}
 	var srcSQL string
 	quarantine := false
 	switch in.kind {
@@ -606,11 +622,7 @@ func (p *Pipeline) compileFlow(ctx context.Context, n *Node, b *binding) (*nodeI
 	default:
 		return nil, &ValidationError{cdc.SourcePos, "AUTO CDC reads STREAM(table) or STREAM(read_topic(...))"}
 	}
-	cols := "*"
-	exclude := []string{}
-	if quarantine {
-		exclude = append(exclude, colReason, colRaw, colSource)
-	}
+	cols := "*" // with quarantine columns, which the runtime strips
 	switch {
 	case len(cdc.Columns) > 0:
 		var names []string
@@ -629,11 +641,11 @@ func (p *Pipeline) compileFlow(ctx context.Context, n *Node, b *binding) (*nodeI
 			cols += ", " + colReason + ", " + colRaw + ", " + colSource
 		}
 	case len(cdc.ExceptColumns) > 0:
+		var except []string
 		for _, c := range cdc.ExceptColumns {
-			exclude = append(exclude, quoteIdent(c))
+			except = append(except, quoteIdent(c))
 		}
-		cols = "* EXCLUDE (" + strings.Join(exclude, ", ") + "), " + strings.Join([]string{colReason, colRaw, colSource}[:len(exclude)-len(cdc.ExceptColumns)], ", ")
-		cols = strings.TrimSuffix(cols, ", ")
+		cols = "* EXCLUDE (" + strings.Join(except, ", ") + ")"
 	}
 	del := "false"
 	if cdc.DeleteWhen != "" {
@@ -644,12 +656,12 @@ func (p *Pipeline) compileFlow(ctx context.Context, n *Node, b *binding) (*nodeI
 	if quarantine {
 		q.Quarantine = &stream.Quarantine{Reason: colReason, Columns: []string{colRaw, colSource}}
 	}
-	q.Late = stream.Late{Drop: true}
 	scd := cdc.SCDType
 	if scd == 0 {
 		scd = 1
 	}
-	q.CDC = &stream.CDC{Keys: cdc.Keys, Sequence: colSequence, Delete: colDelete, SCDType: scd, IgnoreNullUpdates: cdc.IgnoreNullUpdates}
-	_ = st
+	// The sequence is computed into a control column the operator reads but does not write
+	// (the user keeps the source column, or drops it with COLUMNS * EXCEPT).
+	q.CDC = &stream.CDC{Keys: cdc.Keys, Sequence: colSequence, Delete: colDelete, SCDType: scd, IgnoreNullUpdates: cdc.IgnoreNullUpdates, Except: []string{colSequence}}
 	return &nodeInfo{mode: ModeCDC, query: q}, nil
 }

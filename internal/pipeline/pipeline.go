@@ -327,7 +327,11 @@ func (p *Pipeline) resolve(nodes []*Node) []error {
 						continue
 					}
 					if !tableExists(loc) {
-						errs = append(errs, &ValidationError{pos, fmt.Sprintf("unknown table %s: not declared in the pipeline and no table exists at %s", qualified, loc)})
+						shown := loc
+						if rel, err := filepath.Rel(p.Project.Dir, loc); err == nil && !strings.HasPrefix(rel, "..") {
+							shown = rel
+						}
+						errs = append(errs, &ValidationError{pos, fmt.Sprintf("unknown table %s: not declared in the pipeline and no table exists at %s", qualified, shown)})
 						continue
 					}
 					in.Name = d + "." + t

@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/stratalake/strata/internal/delta"
+	"github.com/stratalake/strata/internal/stream"
 	"github.com/stratalake/strata/internal/stream/source"
 	"github.com/stratalake/strata/internal/table"
 )
@@ -188,9 +189,9 @@ func (p *Pipeline) typeCheck(ctx context.Context, n *Node, b *binding) ([]Warnin
 		}
 		if st.CDC.SCDType == 2 {
 			seq := s.Field(s.FieldIndices(colSequence)[0]).Type
-			fields = append(fields, arrow.Field{Name: "__START_AT", Type: seq, Nullable: true}, arrow.Field{Name: "__END_AT", Type: seq, Nullable: true})
+			fields = append(fields, arrow.Field{Name: stream.ColumnStartAt, Type: seq, Nullable: true}, arrow.Field{Name: stream.ColumnEndAt, Type: seq, Nullable: true})
 		}
-		n.Target.info.schema = arrow.NewSchema(fields, nil)
+		info.targetSchema = arrow.NewSchema(fields, nil)
 	}
 	info.schema = out
 	return nil, nil

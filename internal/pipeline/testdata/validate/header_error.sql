@@ -1,0 +1,4 @@
+CREATE OR REFRESH STREAMING TABLE silver.events (
+  CONSTRAINT ok EXPECT (value IS NOT NULL) ON VIOLATION IGNORE
+)
+AS SELECT value FROM STREAM(read_topic('events'));
