@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -185,6 +186,25 @@ the same checkpoints, so batch and stream runs can alternate. --full-refresh reb
 			}
 			if cmd.Flags().Changed("refresh") {
 				opts.Refresh = o.refresh
+			}
+			if !g.quiet && (opts.FullRefreshAll || opts.FullRefresh != nil) {
+				var mu sync.Mutex // stream runs report from several goroutines
+				bars := map[string]*progress{}
+				seen := map[string]int64{}
+				opts.OnProgress = func(flow string, done, total int64) {
+					mu.Lock()
+					defer mu.Unlock()
+					b := bars[flow]
+					if b == nil {
+						b = newProgress("rebuild "+flow, total, "rows", false)
+						bars[flow] = b
+					}
+					b.Add(done - seen[flow])
+					seen[flow] = done
+					if total > 0 && done >= total {
+						b.Done()
+					}
+				}
 			}
 			if !g.quiet {
 				opts.OnEvent = eventPrinter(g.stderr)

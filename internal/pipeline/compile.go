@@ -31,9 +31,9 @@ const (
 
 // Control columns the compiled SQL adds; the runtime strips them from the tables it writes.
 const (
-	colReason   = "__strata_reason"
-	colRaw      = "__strata_raw"
-	colSource   = "__strata_source"
+	colReason   = "_quarantine_reason" // the quarantine table's columns
+	colRaw      = "_quarantine_value"
+	colSource   = "_quarantine_source"
 	colExpect   = "__strata_expect_"
 	colAggArg   = "__strata_arg_"
 	colDelete   = "__strata_cdc_delete"
@@ -60,6 +60,9 @@ type nodeInfo struct {
 	dedup []string
 	// base is a streaming table's SQL before the expectation columns are added.
 	base string
+	// fusedOnto names the upstream streaming table whose source this one reads through the
+	// upstream's query (see fusable).
+	fusedOnto string
 	// schema is the node's output schema (set by Validate; nil when unknown); targetSchema a
 	// flow's target's.
 	schema, targetSchema *arrow.Schema
@@ -202,6 +205,20 @@ func (p *Pipeline) compileStream(ctx context.Context, n *Node, b *binding) (*nod
 	src := streams[0]
 	var quarantine bool
 	err = p.bindRefs(ctx, n, tree, b, func(in *Input, r *reference) error {
+		if len(st.Watermarks) > 0 {
+			if up := fusable(in); up != nil {
+				// Read the upstream's source through its query (see fusable).
+				source, sql := up.info.query.Sources[0], upstreamSQL(up)
+				q.Sources = append(q.Sources, source)
+				pt, err := p.parser.parse(ctx, sql)
+				if err != nil {
+					return fmt.Errorf("pipeline: %s: fused source SQL: %w", n.Name, err)
+				}
+				p.parser.substituteQuery(r, pt, viewAlias(r))
+				info.fusedOnto = up.Name
+				return nil
+			}
+		}
 		source, parse, quar, err := p.sourceFor(ctx, n, in)
 		if err != nil {
 			return err
@@ -266,6 +283,55 @@ func (p *Pipeline) compileStream(ctx context.Context, n *Node, b *binding) (*nod
 	q.Late = stream.Late{Table: n.Location + "_late"}
 	info.query = q
 	return info, nil
+}
+
+// fusable returns the upstream streaming table a STREAM() input can be fused with, or nil.
+//
+// Event-time lateness is decided per source partition, in position order (see package
+// stream/core): that is what makes a batch run, a stream run and an interrupted run agree on
+// which rows are late. A streaming table that reads another one's Delta table sees one partition
+// whose row order depends on how the upstream was batched (its versions interleave the upstream's
+// own source partitions). When the upstream is a stateless streaming table (a projection and
+// filters of its source, no dedup), the downstream reads the upstream's source directly, through
+// the upstream's query (its rows, minus the ones its DROP expectations and its quarantine
+// remove): same rows, but in the source's partitions and order. The upstream table is still
+// written by its own query; lineage still shows it as the input.
+func fusable(in *Input) *Node {
+	up := in.Node
+	if in.kind != refStream || up == nil || up.info == nil || up.info.mode != ModeStream {
+		return nil
+	}
+	uq := up.info.query
+	if uq.Dedup != nil || uq.Aggregate != nil || len(uq.Sources) != 1 {
+		return nil
+	}
+	for _, e := range uq.Expectations {
+		if e.Action == stream.ExpectFail {
+			return nil // the upstream stops on a failure; a fused reader would not
+		}
+	}
+	return up
+}
+
+// upstreamSQL is the fused reader's view of an upstream streaming table: its query over its
+// source, without the rows its DROP expectations and its quarantine remove.
+func upstreamSQL(up *Node) string {
+	var where []string
+	cols := "*"
+	if up.info.query.Quarantine != nil {
+		where = append(where, colReason+" IS NULL")
+		cols = "* EXCLUDE (" + colReason + ", " + colRaw + ", " + colSource + ")"
+	}
+	for _, e := range up.Stmt.Expectations {
+		if e.Action == ActionDrop {
+			where = append(where, "COALESCE(CAST(("+e.Expr+") AS BOOLEAN), false)")
+		}
+	}
+	sql := "SELECT " + cols + " FROM (" + up.info.base + "\n) AS __strata_upstream"
+	if len(where) > 0 {
+		sql += " WHERE " + strings.Join(where, " AND ")
+	}
+	return sql
 }
 
 // selectsStar says whether the select list has a * (which carries the control columns along).

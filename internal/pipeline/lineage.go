@@ -41,10 +41,14 @@ func (p *Pipeline) Execution(n *Node) string {
 	return n.info.mode
 }
 
-// ExecutionReason says why a materialized view is recomputed ("" otherwise).
+// ExecutionReason says why a materialized view is recomputed, or which upstream table a
+// streaming table is fused with ("" otherwise).
 func (p *Pipeline) ExecutionReason(n *Node) string {
-	if n.info == nil {
+	switch {
+	case n.info == nil:
 		return ""
+	case n.info.fusedOnto != "":
+		return "reads the source of " + n.info.fusedOnto + " through its query (lateness per source partition)"
 	}
 	return n.info.reason
 }

@@ -55,6 +55,9 @@ type RunOptions struct {
 	// IdleStop, in stream mode, ends the run once no flow has done anything for this long
 	// (draining in tests and harnesses); 0 runs until ctx ends.
 	IdleStop time.Duration
+	// OnProgress, if set, is called as a node's rows are processed: done of total input rows
+	// (total 0: unknown; a rebuilt streaming table's total is its whole source).
+	OnProgress func(flow string, done, total int64)
 }
 
 // FlowSummary is what a run did for one node.
@@ -101,6 +104,8 @@ type runner struct {
 	activity time.Time // last time a flow did something (stream mode)
 	// caughtUp says which nodes last found nothing new to do (stream mode, for IdleStop).
 	caughtUp map[*Node]bool
+	// totals are the input rows of rebuilt nodes (for progress).
+	totals map[*Node]int64
 }
 
 // Run runs the pipeline (Validate must have succeeded). In batch mode it processes everything
@@ -140,7 +145,7 @@ func (p *Pipeline) Run(ctx context.Context, opts RunOptions) (*Summary, error) {
 		return nil, err
 	}
 	r := &runner{p: p, opts: opts, runID: newRunID(), events: &eventLog{location: evLoc, onEvent: opts.OnEvent},
-		log: opts.Logger, flows: map[*Node]*FlowSummary{}, activity: time.Now(), caughtUp: map[*Node]bool{}}
+		log: opts.Logger, flows: map[*Node]*FlowSummary{}, activity: time.Now(), caughtUp: map[*Node]bool{}, totals: map[*Node]int64{}}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -165,6 +170,7 @@ func (p *Pipeline) Run(ctx context.Context, opts RunOptions) (*Summary, error) {
 			if err := r.fullRefresh(ctx, n); err != nil {
 				return nil, err
 			}
+			r.totals[n] = r.inputTotal(ctx, n)
 		}
 	}
 	if opts.Mode == Batch {
@@ -467,6 +473,7 @@ func (r *runner) onBatch(n *Node, m stream.BatchMetrics) {
 	fs.RowsQuarantined += m.QuarantinedRows
 	fs.RowsLate += m.LateRows
 	fs.RowsDuplicate += m.DuplicateRows
+	done, total := fs.RowsIn, r.totals[n]
 	if m.OutputVersion >= 0 {
 		fs.Version = m.OutputVersion
 	}
@@ -484,6 +491,9 @@ func (r *runner) onBatch(n *Node, m stream.BatchMetrics) {
 		}
 	}
 	r.mu.Unlock()
+	if r.opts.OnProgress != nil {
+		r.opts.OnProgress(n.Name, done, total)
+	}
 	newest, _ := m.EventLatency()
 	r.events.add(Event{Time: m.CommittedAt, RunID: r.runID, Mode: r.opts.Mode, Event: EventBatch, Flow: n.Name, Table: r.tableOf(n),
 		Execution: n.info.mode, BatchID: m.BatchID, RowsIn: m.InputRecords, RowsOut: m.OutputRows, RowsDropped: m.DroppedRows,
@@ -493,6 +503,37 @@ func (r *runner) onBatch(n *Node, m stream.BatchMetrics) {
 		r.events.add(Event{Time: m.CommittedAt, RunID: r.runID, Mode: r.opts.Mode, Event: EventExpectation, Flow: n.Name, Table: r.tableOf(n),
 			Execution: n.info.mode, BatchID: m.BatchID, Expectation: e.Name, Passed: e.Passed, Failed: e.Failed, Version: -1, Status: "ok"})
 	}
+}
+
+// inputTotal counts the rows a node's stream source holds (0 when unknown): the records of a
+// topic, the rows of a table.
+func (r *runner) inputTotal(ctx context.Context, n *Node) int64 {
+	if n.info.query == nil || len(n.info.query.Sources) == 0 {
+		return 0
+	}
+	src := n.info.query.Sources[0]
+	if src.Topic != "" {
+		if r.opts.Log == nil {
+			return 0
+		}
+		info, err := r.opts.Log.DescribeTopic(ctx, src.Topic)
+		if err != nil {
+			return 0
+		}
+		var total int64
+		for _, p := range info.Partitions {
+			total += p.Latest - p.Earliest
+		}
+		return total
+	}
+	if !tableExists(src.Table) {
+		return 0
+	}
+	total, err := r.p.count(ctx, "SELECT count(*) FROM delta_scan("+quoteString(src.Table)+")")
+	if err != nil {
+		return 0
+	}
+	return total
 }
 
 // refreshState is what a recomputed view was last computed from.

@@ -137,3 +137,62 @@ func queryInt(t *testing.T, eng *engine.Engine, q string) int64 {
 	t.Fatalf("%s returned no row", q)
 	return 0
 }
+
+// TestTopicQuarantine: records that are not JSON, not objects, or hold a field of the wrong type
+// go to the streaming table's quarantine with the reason and their topic/partition@offset; the
+// others reach the table; nothing is lost.
+func TestTopicQuarantine(t *testing.T) {
+	ctx := context.Background()
+	proj, eng := newTestProject(t, map[string]string{"orders.sql": ordersPipeline})
+	l, err := backends.Open(ctx, proj.Config.Log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.CreateTopic(ctx, "orders", log.TopicConfig{Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	produceOrders(t, l, 0, 5, []int{1, 2})
+	bad := []string{`{"order_id": 99, "user_id": 1, "amount": "lots", "ts": "2026-01-01T00:00:00Z"}`, `{"order_id": 100,`, `[1, 2]`, "\xff\xfe"}
+	var recs []log.Record
+	for _, b := range bad {
+		recs = append(recs, log.Record{Value: []byte(b)})
+	}
+	if _, err := l.Produce(ctx, "orders", recs); err != nil {
+		t.Fatal(err)
+	}
+	produceOrders(t, l, 5, 5, []int{1, 2})
+	pl := openPipeline(t, proj, eng)
+	sum, err := pl.Run(ctx, RunOptions{Mode: Batch, Log: l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := flow(sum, "bronze.orders"); f.RowsIn != 14 || f.RowsQuarantined != 4 {
+		t.Fatalf("bronze.orders: %d in, %d quarantined, want 14 and 4", f.RowsIn, f.RowsQuarantined)
+	}
+	if n := queryInt(t, eng, "SELECT count(*) FROM bronze.orders"); n != 10 {
+		t.Fatalf("bronze.orders holds %d rows, want 10", n)
+	}
+	loc, _ := proj.TableLocation("bronze", "orders")
+	res, err := eng.Query(ctx, "SELECT "+colSource+", "+colReason+" FROM delta_scan('"+loc+"_quarantine') ORDER BY "+colSource)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Records.Release()
+	var got []string
+	for res.Records.Next() {
+		rec := res.Records.RecordBatch()
+		for i := 0; i < int(rec.NumRows()); i++ {
+			got = append(got, rec.Column(0).ValueStr(i)+" "+rec.Column(1).ValueStr(i))
+		}
+	}
+	want := []string{
+		"orders/0@5 amount: cannot read \"lots\" as DECIMAL(10,2)",
+		"orders/0@6 invalid JSON",
+		"orders/0@7 not a JSON object",
+		"orders/0@8 value is not UTF-8 text",
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("quarantine:\n got %q\nwant %q", got, want)
+	}
+}

@@ -122,7 +122,11 @@ func (p *Pipeline) typeCheck(ctx context.Context, n *Node, b *binding) ([]Warnin
 	case src.Topic != "":
 		inputs[srcName] = source.RawSchema
 	default:
-		s, warn, err := p.sourceSchema(ctx, n, src.Table)
+		owner := n
+		if info.fusedOnto != "" {
+			owner = p.Node(info.fusedOnto)
+		}
+		s, warn, err := p.sourceSchema(ctx, owner, src.Table)
 		if err != nil {
 			return nil, err
 		}
@@ -201,7 +205,7 @@ func (p *Pipeline) typeCheck(ctx context.Context, n *Node, b *binding) ([]Warnin
 func withoutControl(s *arrow.Schema) *arrow.Schema {
 	var fields []arrow.Field
 	for _, f := range s.Fields() {
-		if !strings.HasPrefix(f.Name, "__strata_") {
+		if !strings.HasPrefix(f.Name, "__strata_") && f.Name != colReason && f.Name != colRaw && f.Name != colSource {
 			fields = append(fields, f)
 		}
 	}
