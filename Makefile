@@ -26,6 +26,7 @@ test-go:
 tour: build
 	examples/tour/tour.sh
 	examples/sql/walkthrough.sh
+	examples/medallion/run.sh
 
 bench: build
 	bin/strata bench delta

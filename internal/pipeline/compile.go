@@ -60,12 +60,22 @@ type nodeInfo struct {
 	dedup []string
 	// base is a streaming table's SQL before the expectation columns are added.
 	base string
+	// columns are an incremental view's output columns in the query's order.
+	columns []viewColumn
 	// fusedOnto names the upstream streaming table whose source this one reads through the
 	// upstream's query (see fusable).
 	fusedOnto string
 	// schema is the node's output schema (set by Validate; nil when unknown); targetSchema a
 	// flow's target's.
 	schema, targetSchema *arrow.Schema
+}
+
+// viewColumn is one output column of an incrementally maintained view: a group key (source is
+// the transform's column) or an aggregate of the transform's column source ("*": count(*)).
+type viewColumn struct {
+	name, source string
+	agg          bool
+	fn           stream.AggFunc
 }
 
 // binding says how a compiled query names the pipeline's tables: at run time by their
@@ -426,7 +436,7 @@ func topicSQL(args map[string]string) (string, bool, error) {
 	}
 	notJSON := "CASE WHEN value IS NULL THEN 'value is not UTF-8 text' WHEN NOT json_valid(value) THEN 'invalid JSON' END"
 	if args["schema"] == "" {
-		return "SELECT " + meta + ", CAST(value AS JSON) AS value, " + notJSON + " AS " + colReason +
+		return "SELECT " + meta + ", TRY_CAST(value AS JSON) AS value, " + notJSON + " AS " + colReason +
 			", value AS " + colRaw + ", " + source + " AS " + colSource + " FROM " + srcName, true, nil
 	}
 	cols, err := parseColumnList(args["schema"])
@@ -564,9 +574,11 @@ func (p *Pipeline) compileView(ctx context.Context, n *Node, b *binding) (*nodeI
 	in := n.Inputs[0]
 	// The transform: the group keys and the aggregates' arguments, per input row.
 	var sel []any
+	var columns []viewColumn
 	agg := &stream.Aggregate{Window: stream.Global()}
 	for i, it := range items {
 		if it.key {
+			columns = append(columns, viewColumn{name: it.name, source: it.name})
 			e := clone(it.expr)
 			e["alias"] = it.name
 			sel = append(sel, e)
@@ -598,6 +610,7 @@ func (p *Pipeline) compileView(ctx context.Context, n *Node, b *binding) (*nodeI
 			sel = append(sel, e)
 		}
 		agg.Aggs = append(agg.Aggs, a)
+		columns = append(columns, viewColumn{name: it.name, source: a.Column, agg: true, fn: a.Func})
 	}
 	if len(sel) == 0 { // count(*) alone
 		sel = append(sel, p.parser.constantOne())
@@ -624,7 +637,7 @@ func (p *Pipeline) compileView(ctx context.Context, n *Node, b *binding) (*nodeI
 		Aggregate: agg,
 		Output:    stream.Output{Table: n.Location, Mode: stream.OutputUpdate, PartitionBy: n.Stmt.PartitionBy},
 	}
-	return &nodeInfo{mode: ModeIncremental, query: q, sql: wholeSQL}, nil
+	return &nodeInfo{mode: ModeIncremental, query: q, sql: wholeSQL, columns: columns}, nil
 }
 
 func describeKind(n *Node) string {

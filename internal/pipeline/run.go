@@ -55,6 +55,10 @@ type RunOptions struct {
 	// IdleStop, in stream mode, ends the run once no flow has done anything for this long
 	// (draining in tests and harnesses); 0 runs until ctx ends.
 	IdleStop time.Duration
+	// RecomputeInterval, in stream mode, is the least time between two recomputes of a
+	// materialized view that is not maintained incrementally (default 2 s): its inputs may change
+	// every batch, a recompute reads them whole.
+	RecomputeInterval time.Duration
 	// OnProgress, if set, is called as a node's rows are processed: done of total input rows
 	// (total 0: unknown; a rebuilt streaming table's total is its whole source).
 	OnProgress func(flow string, done, total int64)
@@ -375,7 +379,7 @@ func (r *runner) takeFiles(ctx context.Context, n *Node) error {
 		return err
 	}
 	if res.Files > 0 || res.QuarantinedFiles > 0 {
-		r.touch()
+		r.setCaughtUp(n, false)
 		r.mu.Lock()
 		r.flows[n].Files += res.Files
 		r.mu.Unlock()
@@ -393,11 +397,18 @@ func (r *runner) touch() {
 }
 
 // setCaughtUp records whether a node found nothing to do when it last looked at its inputs.
+//
+// Work done by one node may give every other node something to do: then all of them must look
+// again before the run counts as idle.
 func (r *runner) setCaughtUp(n *Node, v bool) {
 	r.mu.Lock()
-	r.caughtUp[n] = v
-	if !v {
+	if v {
+		r.caughtUp[n] = true
+	} else {
 		r.activity = time.Now()
+		for m := range r.caughtUp {
+			r.caughtUp[m] = false
+		}
 	}
 	r.mu.Unlock()
 }
@@ -421,8 +432,52 @@ func (r *runner) idle(nodes []*Node, d time.Duration) bool {
 	return time.Since(r.activity) >= d
 }
 
+// ensureTable creates the table a node's streaming query writes, when it does not exist yet,
+// with the schema Validate computed (the query's column order and DuckDB's types, which the
+// runtime's rows are conformed to by name), its partitioning, properties and COMMENT.
+func (r *runner) ensureTable(ctx context.Context, n *Node) error {
+	target, schema := n, n.info.schema
+	if n.Kind() == Flow {
+		target, schema = n.Target, n.info.targetSchema
+	}
+	if target.Location == "" || schema == nil || tableExists(target.Location) {
+		return nil
+	}
+	st, err := delta.FromArrowSchema(schema)
+	if err != nil {
+		return fmt.Errorf("pipeline: %s: %w", target.Name, err)
+	}
+	props := map[string]string{}
+	for _, kv := range target.Stmt.Properties {
+		props[kv[0]] = kv[1]
+	}
+	t, err := table.Open(ctx, target.Location)
+	if err != nil {
+		return err
+	}
+	_, err = t.Create(ctx, delta.CreateOptions{Schema: nullable(st), PartitionColumns: target.Stmt.PartitionBy, Properties: props,
+		Name: target.Name, Description: target.Stmt.Comment})
+	if err != nil && !errors.Is(err, delta.ErrTableExists) {
+		return fmt.Errorf("pipeline: create %s: %w", target.Name, err)
+	}
+	return nil
+}
+
+func nullable(st *delta.StructType) *delta.StructType {
+	out := &delta.StructType{}
+	for _, f := range st.Fields {
+		c := *f
+		c.Nullable = true
+		out.Fields = append(out.Fields, &c)
+	}
+	return out
+}
+
 // runQuery runs a node's streaming query (to the end of the available input in batch mode).
 func (r *runner) runQuery(ctx context.Context, n *Node) error {
+	if err := r.ensureTable(ctx, n); err != nil {
+		return err
+	}
 	q := r.query(n)
 	if err := os.MkdirAll(q.Checkpoint, 0o755); err != nil {
 		return err
@@ -661,7 +716,9 @@ func (r *runner) stream(ctx context.Context, nodes []*Node) error {
 	}
 	var wg sync.WaitGroup
 	fail := func(n *Node, err error) {
-		if err != nil && !errors.Is(err, context.Canceled) {
+		// Once the run is stopping (stopped by the caller, idle, or another node failed), errors
+		// are the stop's: some do not wrap context.Canceled (a canceled DuckDB query's).
+		if err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
 			r.mu.Lock()
 			r.flows[n].Status, r.flows[n].Error = "failed", err.Error()
 			r.mu.Unlock()
@@ -693,12 +750,17 @@ func (r *runner) stream(ctx context.Context, nodes []*Node) error {
 			}
 			switch n.info.mode {
 			case ModeRecompute:
+				every := r.opts.RecomputeInterval
+				if every <= 0 {
+					every = 2 * time.Second
+				}
 				for ctx.Err() == nil {
+					start := time.Now()
 					if err := r.recompute(ctx, n, false); err != nil {
 						fail(n, err)
 						return
 					}
-					sleep(ctx, poll)
+					sleep(ctx, max(poll, every-time.Since(start)))
 				}
 			default:
 				if ctx.Err() == nil {

@@ -136,17 +136,35 @@ func (p *Pipeline) typeCheck(ctx context.Context, n *Node, b *binding) ([]Warnin
 		inputs[srcName] = s
 	}
 	if info.mode == ModeIncremental {
-		if _, err := p.bind(ctx, q.SQL, inputs); err != nil {
+		ts, err := p.bind(ctx, q.SQL, inputs)
+		if err != nil {
 			return nil, p.bindError(st, err)
 		}
 		delete(inputs, srcName)
 		dep := n.Inputs[0].Node
 		inputs[placeholder(dep)] = dep.info.schema
-		s, err := p.bind(ctx, info.sql, inputs)
-		if err != nil {
+		if _, err := p.bind(ctx, info.sql, inputs); err != nil {
 			return nil, p.bindError(st, err)
 		}
-		info.schema = s
+		// The stored columns: the query's order, the runtime's aggregate types.
+		var fields []arrow.Field
+		for _, c := range info.columns {
+			var dt arrow.DataType = arrow.PrimitiveTypes.Int64
+			if c.source != "*" {
+				i := ts.FieldIndices(c.source)
+				if i == nil {
+					return nil, fmt.Errorf("pipeline: %s: internal error: no column %s in the transform", n.Name, c.source)
+				}
+				dt = ts.Field(i[0]).Type
+			}
+			if c.agg {
+				if dt, err = stream.AggregateType(c.fn, dt); err != nil {
+					return nil, &ValidationError{st.QueryPos, fmt.Sprintf("%s: %v", c.name, err)}
+				}
+			}
+			fields = append(fields, arrow.Field{Name: c.name, Type: dt, Nullable: true})
+		}
+		info.schema = arrow.NewSchema(fields, nil)
 		return nil, nil
 	}
 	base := q.SQL

@@ -82,8 +82,9 @@ const (
 // A Delta source presents the table's columns. The SQL may join project tables (domain.table).
 // It must be one SELECT-like statement (it becomes a subquery), deterministic, and keep its
 // input's row order (projections and filters do: DuckDB preserves insertion order), because
-// deduplication keeps the first row of a key and float sums depend on order; a replayed batch
-// must produce the same rows in the same order. Output columns must not be named __strata_part.
+// deduplication keeps the first row of a key, float sums depend on order and a row's lateness
+// depends on the rows of its partition before it; a replayed batch must produce the same rows in
+// the same order. Output columns must not be named __strata_part.
 //
 // # From output columns to the operators (the row mapping)
 //
@@ -99,14 +100,36 @@ const (
 // Without Aggregate, the output table receives the transform's output rows as they are (minus
 // duplicates). With Aggregate, it receives one row per window and group: window_start and
 // window_end (TIMESTAMPTZ, microseconds), the GroupBy columns with their output types, then one
-// column per Agg (named Agg.As); a global aggregation (Global()) has no window columns. Late rows
-// (event time below the watermark minus the allowed lateness) go, as transform output rows, to
-// the late table.
+// column per Agg (named Agg.As); a global aggregation (Global()) has no window columns.
 //
 // Before all of this, the quality rules (see Quarantine and Expectation) set quarantined rows
 // aside, count the expectations and drop the rows an ExpectDrop expectation fails. Their columns
 // are control columns: "the transform's output rows" above means the rows that remain, without
 // the control columns.
+//
+// # Lateness
+//
+// With Dedup or an event-time window, a row is late when its event time is below the watermark
+// of its own source partition as the rows before it left it, minus the allowed lateness: below
+// (the largest event time of the partition's earlier rows) - Watermark.Delay - AllowedLateness,
+// where the rows are those the operators receive (the transform's output rows that remain after
+// the quality rules) in position order (offsets; for a Delta source, versions, then the rows in
+// the order read). A partition's first row is never late. This does not depend on how the
+// input is cut into batches, so a batch run (available-now), a stream of small batches and a
+// stream stopped and resumed find the same rows late and produce the same tables (for Dedup, as
+// long as the copies of a key carry the same event time, as when the key identifies the event:
+// a copy whose key expired, with a later event time, passes again). In SQL, over
+// a table of the transform's output with its partition and offset:
+//
+//	max(event_time) OVER (PARTITION BY "partition" ORDER BY "offset"
+//	    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) - delay - lateness > event_time
+//
+// The query watermark (the minimum over the partitions, idle ones excluded after
+// Watermark.IdleTimeout) closes windows and expires dedup keys, and is a floor of every row's
+// cutoff: once it has moved on without a partition (idle, added to the topic later, or after
+// FlushAtEnd), that partition's rows below it are late too, as the windows they would reopen have
+// closed; only then does lateness depend on timing. Late rows go, as transform output rows, to
+// the late table. A global aggregation and CDC have no late rows.
 //
 // # Exactly-once
 //
@@ -125,7 +148,8 @@ type Query struct {
 	EventTime string
 	// Watermark sets the allowed out-of-orderness and the idle-partition timeout.
 	Watermark Watermark
-	// AllowedLateness keeps windows and dedup keys open this long past the watermark.
+	// AllowedLateness keeps windows and dedup keys open this long past the watermark: a row is
+	// late only below its partition's watermark minus AllowedLateness (see Lateness above).
 	AllowedLateness time.Duration
 	// Dedup, if set, drops rows whose key was seen before within the watermark.
 	Dedup *Dedup
@@ -181,7 +205,8 @@ type Source struct {
 
 // Watermark configures event-time watermarks.
 type Watermark struct {
-	// Delay is how far a partition's watermark trails the largest event time it has seen.
+	// Delay is how far a partition's watermark trails the largest event time it has seen: a row
+	// up to Delay (plus AllowedLateness) older than its partition's earlier rows is on time.
 	Delay time.Duration
 	// IdleTimeout excludes a partition without data for this long from the query watermark
 	// (0: never).

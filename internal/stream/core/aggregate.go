@@ -130,13 +130,19 @@ func (a *Aggregator) touch(g *group) {
 // Size returns the size of the persisted state.
 func (a *Aggregator) Size() StateSize { return a.size }
 
-// Step processes one batch: late rows out, the others into their windows' accumulators; then the
-// emission of the output mode, and the eviction of windows closed by in.ExpireBefore. With the
-// global window no row is late and nothing is evicted, whatever the cutoffs. An error
+// Step processes one batch: late rows (below their in.LateBefore cutoff) out, the others into
+// their windows' accumulators; then the emission of the output mode, and the eviction of windows
+// closed by in.ExpireBefore. An on-time row never reaches a closed window: the windows it
+// belongs to end after its event time, which is at or above the previous ExpireBefore (the
+// StepInput invariant). With the global window no row is late and nothing is evicted, whatever
+// the cutoffs. An error
 // (ErrKindMismatch, ErrOverflow, ErrProtocol for a row without the aggregated column) leaves the
 // operator partially updated; its owner must be discarded.
 func (a *Aggregator) Step(in StepInput) (StepOutput, error) {
 	var out StepOutput
+	if err := in.check(); err != nil {
+		return out, err
+	}
 	a.touched, a.retracts = a.touched[:0], nil
 	defer func() {
 		for _, g := range a.touched {
@@ -145,8 +151,8 @@ func (a *Aggregator) Step(in StepInput) (StepOutput, error) {
 	}()
 	vals := make([]Value, len(a.spec.Aggs))
 	global := a.spec.Window.Kind == WindowGlobal
-	for _, r := range in.Rows {
-		if r.EventTime < in.LateBefore && !global {
+	for i, r := range in.Rows {
+		if !global && in.late(i) {
 			out.Late = append(out.Late, r)
 			continue
 		}

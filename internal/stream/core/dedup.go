@@ -7,11 +7,16 @@ import (
 	"slices"
 )
 
-// DedupSpec describes deduplication within the watermark: the first row of each dedup key passes,
-// later rows with the same key are dropped while the key's state lives. The state of a key is
-// dropped once its first row's event time falls below the watermark minus the allowed lateness;
-// from then on a row with that key is either late (event time below the same cutoff: counted and
-// routed to the late output) or passes again as a new first occurrence.
+// DedupSpec describes deduplication within the watermark: the first on-time row of each dedup key
+// passes, later rows with the same key are dropped while the key's state lives. A row is late,
+// counted and routed to the late output, when its event time is below its lateness cutoff (the
+// watermark of its partition from the rows before it, minus the allowed lateness: see Tracker).
+// The state of a key is dropped once its first row's event time falls below the query watermark
+// minus the allowed lateness; from then on a row with that key and the same event time is late
+// (the cutoffs never fall below that one), so when duplicates carry the same event time (the key
+// identifies the event) the result does not depend on how the input was cut into batches: the
+// rows that pass are exactly one per key among the on-time rows. A row with an expired key and a
+// later event time passes again as a new first occurrence.
 type DedupSpec struct {
 	// KeyColumns are the Row.Values columns whose values form the dedup key; empty means Row.Key.
 	KeyColumns []int
@@ -71,14 +76,18 @@ func (d *Deduplicator) key(r Row) ([]byte, error) {
 
 func dedupKey(key []byte) []byte { return append([]byte{sectionDedup}, key...) }
 
-// Step passes the first on-time row of each key, drops repeats, routes late rows, then drops the
-// state of keys whose event time is below in.ExpireBefore.
+// Step passes the first on-time row of each key, drops repeats, routes late rows (those below
+// their in.LateBefore cutoff), then drops the state of keys whose event time is below
+// in.ExpireBefore.
 func (d *Deduplicator) Step(in StepInput) (StepOutput, error) {
 	var out StepOutput
+	if err := in.check(); err != nil {
+		return out, err
+	}
 	var ms mutationSet
 	added := map[string]bool{}
-	for _, r := range in.Rows {
-		if r.EventTime < in.LateBefore {
+	for i, r := range in.Rows {
+		if in.late(i) {
 			out.Late = append(out.Late, r)
 			continue
 		}

@@ -1,5 +1,7 @@
 package core
 
+import "fmt"
+
 // Row is one input row as the stateful operators see it: the driver has already read it from its
 // source partition and reduced it to a group key, an event time and the column values the
 // aggregates refer to.
@@ -15,20 +17,42 @@ type Row struct {
 	Values []Value
 }
 
-// StepInput is one micro-batch as an operator sees it. The cutoffs come from the watermark minus
-// the allowed lateness; both are NoWatermark before a watermark exists.
+// StepInput is one micro-batch as an operator sees it: its rows, each with its lateness cutoff,
+// and the expiry cutoff after the batch. Cutoffs are NoWatermark before a watermark exists.
+//
+// Query fills it from its Tracker: LateBefore[i] = max(W_p, wm) - AllowedLateness, where W_p is
+// the watermark of Rows[i]'s partition from the rows of that partition before it and wm the
+// query watermark at the start of the batch (see Tracker, Lateness); ExpireBefore = the query
+// watermark after the batch - AllowedLateness. Whoever fills it must keep the invariant the
+// operators rely on: every LateBefore[i] is >= the ExpireBefore of the operator's previous Step
+// (the cutoffs never let an on-time row reach state that was dropped).
 type StepInput struct {
 	// Rows are the batch's rows in the order the driver read them (partition by partition, in
 	// position order); operators process them in this order.
 	Rows []Row
-	// LateBefore is the cutoff at the start of the batch: a row with EventTime < LateBefore is
-	// late. It is never applied to state; it goes to the late output, counted.
-	LateBefore int64
-	// ExpireBefore is the cutoff after the batch (>= LateBefore): state that only rows before it
-	// could still change is final: windows with End <= ExpireBefore close and dedup entries with
-	// an event time < ExpireBefore are dropped. Because the next batch's LateBefore is this
-	// ExpireBefore, no on-time row can ever reach dropped state.
+	// LateBefore holds one cutoff per row, parallel to Rows; nil means no row is late. Rows[i]
+	// is late iff Rows[i].EventTime < LateBefore[i]. A late row is never applied to state; it
+	// goes to the late output, counted. Its length must be len(Rows) when it is not nil.
+	LateBefore []int64
+	// ExpireBefore is the cutoff after the batch: state that only rows before it could still
+	// change is final: windows with End <= ExpireBefore close and dedup entries with an event
+	// time < ExpireBefore are dropped. The next batch's LateBefore cutoffs are all >= this
+	// ExpireBefore (the query watermark never decreases), so no on-time row can ever reach
+	// dropped state.
 	ExpireBefore int64
+}
+
+// late reports whether Rows[i] is late.
+func (in *StepInput) late(i int) bool {
+	return in.LateBefore != nil && in.Rows[i].EventTime < in.LateBefore[i]
+}
+
+// check returns ErrProtocol when LateBefore is not parallel to Rows.
+func (in *StepInput) check() error {
+	if in.LateBefore != nil && len(in.LateBefore) != len(in.Rows) {
+		return fmt.Errorf("step input with %d rows and %d lateness cutoffs: %w", len(in.Rows), len(in.LateBefore), ErrProtocol)
+	}
+	return nil
 }
 
 // StepOutput is what an operator produced for one batch.

@@ -31,8 +31,9 @@ type Config struct {
 	// Watermark configures event-time watermarks.
 	Watermark WatermarkSpec
 	// AllowedLateness keeps windows (and dedup keys) open this long past the watermark: a row is
-	// late when its event time < watermark - AllowedLateness, and a window closes when
-	// End <= watermark - AllowedLateness.
+	// late when its event time < max(its partition's watermark from the rows before it, the
+	// query watermark at the start of its batch) - AllowedLateness (see Tracker, Lateness), and a
+	// window closes when End <= query watermark - AllowedLateness.
 	AllowedLateness int64
 	// DropLate drops late rows instead of returning them in Ready.Late; they are still counted.
 	DropLate bool
@@ -153,8 +154,12 @@ type Event interface{ isEvent() }
 
 // BatchData hands the core the rows the driver read for the batch of a Ready.Read: every record
 // of every non-empty range, reduced to Rows, in partition order and position order within a
-// partition. Reading the same ranges again (after a crash) must give the same rows in the same
-// order; the output is then the same.
+// partition. Position order matters beyond replays: a row's lateness is decided by the rows of
+// its partition before it (see Tracker), so the rows of a partition must come in the order of its
+// positions for lateness not to depend on how the batches are cut (the order between partitions
+// does not matter). Strata's driver reads each range in position order, runs the transform per
+// partition keeping row order, and steps the partitions in order. Reading the same ranges again
+// (after a crash) must give the same rows in the same order; the output is then the same.
 type BatchData struct {
 	BatchID int64
 	Rows    []Row
@@ -618,9 +623,13 @@ func (q *Query) plan() error {
 	return nil
 }
 
-// process runs one batch through the watermark and the operators: late rows are judged against
-// the watermark at the start of the batch, the watermark then advances over the batch's event
-// times (at the batch's PlannedAt), and emission and eviction use the advanced watermark.
+// process runs one batch through the watermark and the operators. Each row's lateness cutoff
+// is taken just before the row is observed: max(its partition's watermark, the query watermark
+// at the start of the batch) - AllowedLateness (Tracker.LateBefore), so it depends on the rows of
+// the partition before it, not on where the batch boundaries fall. The query watermark then
+// advances over the batch's event times (at the batch's PlannedAt), and emission and eviction
+// use the advanced watermark. Only operators that act on the watermark (dedup, event-time
+// windows) have late rows; a stateless, global-window or CDC query has none.
 func (q *Query) process(data BatchData) error {
 	b := q.planner.InFlight()
 	if q.phase != phaseReading || b == nil || data.BatchID != b.ID {
@@ -651,8 +660,14 @@ func (q *Query) process(data BatchData) error {
 			q.tracker.MarkActive(r.Partition, b.PlannedAt)
 		}
 	}
-	wmStart := q.tracker.Watermark()
-	for _, row := range data.Rows {
+	var lateBefore []int64
+	if q.watermarked() {
+		lateBefore = make([]int64, len(data.Rows))
+	}
+	for i, row := range data.Rows {
+		if lateBefore != nil {
+			lateBefore[i] = q.tracker.LateBefore(row.Partition, q.cfg.AllowedLateness)
+		}
 		q.tracker.Observe(row.Partition, row.EventTime)
 	}
 	var wmEnd int64
@@ -662,10 +677,7 @@ func (q *Query) process(data BatchData) error {
 	} else {
 		wmEnd = q.tracker.Advance(b.PlannedAt)
 	}
-	in := StepInput{Rows: data.Rows, LateBefore: satSub(wmStart, q.cfg.AllowedLateness), ExpireBefore: satSub(wmEnd, q.cfg.AllowedLateness)}
-	if !q.stateful() {
-		in.LateBefore = NoWatermark
-	}
+	in := StepInput{Rows: data.Rows, LateBefore: lateBefore, ExpireBefore: satSub(wmEnd, q.cfg.AllowedLateness)}
 
 	rd := Ready{Commit: &SinkCommit{BatchID: b.ID, AppID: q.cfg.AppID, LateAppID: q.cfg.AppID + ".late"}, Metrics: m}
 	var persist []Mutation
@@ -679,7 +691,9 @@ func (q *Query) process(data BatchData) error {
 		rows, late = out.Rows, out.Late
 		m.DuplicateRows = out.Duplicates
 		persist = append(persist, out.Mutations...)
-		in.Rows = rows
+		// The rows dedup let through are on time (their cutoffs are the same for the
+		// aggregation).
+		in.Rows, in.LateBefore = rows, nil
 	}
 	if q.cdc != nil {
 		ms, err := q.stepCDC(in, &rd, m)

@@ -44,6 +44,37 @@ type WatermarkSpec struct {
 // stops the query watermark from advancing, and its events below the query watermark are late.
 // When every partition is idle (no data is arriving at all), the minimum is taken over the
 // partitions that have seen events, so that the data already read is finalised.
+//
+// # Lateness
+//
+// The query watermark closes windows and expires state (at the end of each batch, see Query).
+// Whether a row is late is decided per row instead, by LateBefore, from the watermark of the
+// row's own partition as the rows read before it (in position order, over all batches) left it:
+//
+//	late(row) = row.EventTime < max(W_p, wm) - AllowedLateness
+//
+// where W_p is the partition watermark before the row is observed and wm the query watermark of
+// the batch's start (the one of the previous batch's end). W_p depends only on the partition's
+// earlier rows, never on where the batches were cut, when they ran or how often the query
+// restarted (maxEvent is part of the persisted state); so whenever W_p >= wm, lateness is
+// independent of batching, and a batch run, a stream of small batches and a stream interrupted
+// and resumed all find the same rows late.
+//
+// W_p >= wm holds for every partition that has events, as long as no partition has been
+// excluded as idle and every partition was known from the query's first batch: wm is then at
+// most the minimum of the partition watermarks when it was set, and they only grow. It fails
+// when wm moved on without p (p idle, or added later, or the query flushed at the end of an
+// available-now run): the max with wm then makes p's rows below the query's cutoff late, which is
+// what keeps the operators sound (and is inherently timing-dependent, as idleness is).
+//
+// Soundness: a window closes (and a dedup key expires) only once its end (its event time) is at
+// or below wm - AllowedLateness for some wm the query has had, and wm never decreases; a row on
+// time under the rule has EventTime >= wm - AllowedLateness for the current wm, so every window
+// it belongs to (each ends after EventTime) is still open, a session it extends or merges with
+// has not closed (a closed session ends at or before the cutoff, hence at or before EventTime, so
+// the row cannot fall within its gap), and a dedup key with its event time has not expired.
+// Closed state never has to be reopened, and an expired key's duplicate with the same event
+// time is late, never emitted twice.
 type Tracker struct {
 	spec  WatermarkSpec
 	wm    int64
@@ -90,6 +121,24 @@ func (t *Tracker) Observe(p PartitionID, eventTime int64) {
 
 func (t *Tracker) idle(m *partitionMark, now int64) bool {
 	return t.spec.IdleTimeout > 0 && now-m.lastActive >= t.spec.IdleTimeout.Nanoseconds()
+}
+
+// PartitionWatermark returns p's watermark: the largest event time observed from p minus Delay,
+// or NoWatermark if p has observed none (or is unknown).
+func (t *Tracker) PartitionWatermark(p PartitionID) int64 {
+	m, ok := t.parts[p]
+	if !ok || !m.hasEvent {
+		return NoWatermark
+	}
+	return satSub(m.maxEvent, t.spec.Delay)
+}
+
+// LateBefore returns the lateness cutoff of the next row of p, to be called before that row is
+// observed: max(PartitionWatermark(p), Watermark()) - lateness (see Lateness above). A row of p
+// whose event time is below it is late. NoWatermark (nothing late) while neither watermark
+// exists; MaxWatermark (everything late) after Flush.
+func (t *Tracker) LateBefore(p PartitionID, lateness int64) int64 {
+	return satSub(max(t.PartitionWatermark(p), t.wm), lateness)
 }
 
 // Peek returns the watermark Advance(now) would set, without setting it.
