@@ -69,6 +69,20 @@ func (f *pipelineFlags) load(ctx context.Context, g *globals) (*project.Project,
 	return p, e, pl, warns, nil
 }
 
+// withPipeline makes a command's RunE that loads and validates the pipeline, runs fn, and closes
+// the engine.
+func (f *pipelineFlags) withPipeline(g *globals, fn func(context.Context, *pipeline.Pipeline) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		ctx := cmd.Context()
+		_, e, pl, _, err := f.load(ctx, g)
+		if err != nil {
+			return err
+		}
+		defer e.Close()
+		return fn(ctx, pl)
+	}
+}
+
 func newPipelineValidateCmd(g *globals, f *pipelineFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:   "validate",
@@ -274,13 +288,7 @@ func newPipelineStatusCmd(g *globals, f *pipelineFlags) *cobra.Command {
 		Use:   "status",
 		Short: "Each table's execution, version, last run and expectation results (from the event log)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			_, e, pl, _, err := f.load(ctx, g)
-			if err != nil {
-				return err
-			}
-			defer e.Close()
+		RunE: f.withPipeline(g, func(ctx context.Context, pl *pipeline.Pipeline) error {
 			st, err := pl.Status(ctx)
 			if err != nil {
 				return err
@@ -306,7 +314,7 @@ func newPipelineStatusCmd(g *globals, f *pipelineFlags) *cobra.Command {
 				}
 			}
 			return nil
-		},
+		}),
 	}
 }
 
@@ -316,13 +324,7 @@ func newPipelineLineageCmd(g *globals, f *pipelineFlags) *cobra.Command {
 		Use:   "lineage",
 		Short: "Each table's inputs and each output column's source columns (--format text|dot|json)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			_, e, pl, _, err := f.load(ctx, g)
-			if err != nil {
-				return err
-			}
-			defer e.Close()
+		RunE: f.withPipeline(g, func(ctx context.Context, pl *pipeline.Pipeline) error {
 			lin := pl.Lineage()
 			if g.json {
 				format = "json"
@@ -338,7 +340,7 @@ func newPipelineLineageCmd(g *globals, f *pipelineFlags) *cobra.Command {
 				return err
 			}
 			return usageError{errors.New("--format is text, dot or json")}
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&format, "format", "text", "text, dot or json")
 	return cmd

@@ -1,7 +1,10 @@
 package pipeline
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 )
@@ -166,10 +169,36 @@ func columnLineage(n *Node) []ColumnLineage {
 				srcs = append(srcs, s)
 			}
 		}
+		if len(srcs) == 0 && hasAggregate(e) { // count(*): every row of the inputs
+			for _, in := range n.Inputs {
+				srcs = append(srcs, in.Name+".*")
+			}
+		}
 		sort.Strings(srcs)
 		out = append(out, ColumnLineage{Column: name, Sources: srcs})
 	}
 	return out
+}
+
+// LineageFile is where every run keeps the lineage of the pipeline it ran, relative to the
+// project folder.
+const LineageFile = ".strata/lineage.json"
+
+// saveLineage writes the lineage of the pipeline as validated to LineageFile.
+func (p *Pipeline) saveLineage() error {
+	b, err := json.MarshalIndent(p.Lineage(), "", "  ")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(p.Project.Dir, LineageFile)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("pipeline: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("pipeline: %w", err)
+	}
+	return os.Rename(tmp, path)
 }
 
 // Text renders the lineage for a terminal.

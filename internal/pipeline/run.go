@@ -153,6 +153,9 @@ func (p *Pipeline) Run(ctx context.Context, opts RunOptions) (*Summary, error) {
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
+	if err := p.saveLineage(); err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	sum := &Summary{RunID: r.runID, Mode: opts.Mode}
 	r.events.add(Event{RunID: r.runID, Mode: opts.Mode, Event: EventRunStart, Version: -1, Status: "ok"})

@@ -120,5 +120,10 @@ func validateOutcome(ctx context.Context, proj *project.Project, eng *engine.Eng
 			}
 		}
 	}
+	for _, t := range pl.Lineage().Tables { // the lineage of a valid pipeline
+		for _, c := range t.Columns {
+			fmt.Fprintf(&b, "lineage: %s.%s <- %s\n", t.Name, c.Column, strings.Join(c.Sources, ", "))
+		}
+	}
 	return b.String()
 }
