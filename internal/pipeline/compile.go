@@ -58,8 +58,9 @@ type nodeInfo struct {
 	intake *FileIntake
 	// dedup, watermark describe the stream's stateful part (for status and lineage).
 	dedup []string
-	// base is a streaming table's SQL before the expectation columns are added.
-	base string
+	// base is a streaming table's SQL before the expectation columns are added; undeclared its
+	// SQL before the declared columns' casts (when it declares columns).
+	base, undeclared string
 	// columns are an incremental view's output columns in the query's order.
 	columns []viewColumn
 	// fusedOnto names the upstream streaming table whose source this one reads through the
@@ -265,8 +266,13 @@ func (p *Pipeline) compileStream(ctx context.Context, n *Node, b *binding) (*nod
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: %s: %w", n.Name, err)
 	}
+	exps := st.Expectations
+	if len(st.Columns) > 0 {
+		info.undeclared = sql
+		sql, exps = withDeclaredColumns(sql, st.Columns, exps, quarantine)
+	}
 	info.base = sql
-	sql, q.Expectations = withExpectations(sql, st.Expectations)
+	sql, q.Expectations = withExpectations(sql, exps)
 	q.SQL = sql
 	if len(st.Watermarks) > 1 {
 		return nil, &ValidationError{st.Watermarks[1].Pos, "one WATERMARK per streaming table (on its stream)"}
@@ -352,6 +358,27 @@ func selectsStar(tree node) bool {
 		}
 	}
 	return false
+}
+
+// withDeclaredColumns projects the query onto the declared columns, in their order, cast to
+// their types; a NOT NULL column adds an expectation that fails the update on a NULL.
+// (Validate checks that the query produces exactly the declared columns.)
+func withDeclaredColumns(sql string, cols []ColumnDef, exps []Expectation, quarantine bool) (string, []Expectation) {
+	var sel []string
+	for _, c := range cols {
+		item := quoteIdent(c.Name)
+		if c.Type != "" {
+			item = "CAST(" + item + " AS " + c.Type + ") AS " + quoteIdent(c.Name)
+		}
+		sel = append(sel, item)
+		if c.NotNull {
+			exps = append(exps, Expectation{Name: c.Name + "_not_null", Expr: quoteIdent(c.Name) + " IS NOT NULL", ExprPos: c.Pos, Action: ActionFail, Pos: c.Pos})
+		}
+	}
+	if quarantine {
+		sel = append(sel, colReason, colRaw, colSource)
+	}
+	return "SELECT " + strings.Join(sel, ", ") + " FROM (" + sql + "\n) AS __strata_declared", exps
 }
 
 // withExpectations wraps the query with one BOOLEAN column per expectation (NULL counts as a

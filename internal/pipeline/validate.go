@@ -171,6 +171,15 @@ func (p *Pipeline) typeCheck(ctx context.Context, n *Node, b *binding) ([]Warnin
 	if info.mode == ModeStream {
 		base = info.base
 	}
+	if info.undeclared != "" {
+		s0, err := p.bind(ctx, info.undeclared, inputs)
+		if err != nil {
+			return nil, p.bindError(st, err)
+		}
+		if err := checkDeclared(st, withoutControl(s0)); err != nil {
+			return nil, err
+		}
+	}
 	s, err := p.bind(ctx, base, inputs)
 	if err != nil {
 		return nil, p.bindError(st, err)
@@ -217,6 +226,23 @@ func (p *Pipeline) typeCheck(ctx context.Context, n *Node, b *binding) ([]Warnin
 	}
 	info.schema = out
 	return nil, nil
+}
+
+// checkDeclared checks that a query produces exactly the columns its table declares.
+func checkDeclared(st *Statement, out *arrow.Schema) error {
+	declared := map[string]bool{}
+	for _, c := range st.Columns {
+		declared[strings.ToLower(c.Name)] = true
+		if out.FieldIndices(c.Name) == nil {
+			return &ValidationError{c.Pos, fmt.Sprintf("column %s is declared but the query does not produce it", c.Name)}
+		}
+	}
+	for _, f := range out.Fields() {
+		if !declared[strings.ToLower(f.Name)] {
+			return &ValidationError{st.QueryPos, fmt.Sprintf("the query produces column %s, which the column list of %s does not declare", f.Name, st.Name)}
+		}
+	}
+	return nil
 }
 
 // withoutControl drops the compiled SQL's control columns.
