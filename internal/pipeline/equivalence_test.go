@@ -7,9 +7,11 @@ package pipeline
 // must equal a reference computed by plain DuckDB SQL over the whole input.
 //
 //	go test -tags duckdb_arrow ./internal/pipeline/ -run Equivalence -v
-//	STRATA_EQUIV_SEED=123 ...       replays one seed (printed by every run)
-//	STRATA_EQUIV_LONG=1 ... (-long) many seeds, bigger inputs
-//	STRATA_EQUIV_WIDE=1 ...         also the "wide" input profile (see equivProfiles)
+//	STRATA_EQUIV_SEED=123 ...       replays one seed (printed by every run), with every profile
+//	STRATA_EQUIV_LONG=1 ... (-long) several seeds with every profile, bigger inputs
+//	STRATA_EQUIV_TRACE=1 ...        logs each pipeline run's duration
+//
+// By default one random seed runs, with the event-time profile it picks (see equivProfiles).
 //
 // The inputs (equivGenerate, deterministic by seed):
 //   - topic events (2 partitions, key = user): JSON events out of order within the watermark
@@ -382,7 +384,7 @@ var equivTables = []equivTable{
 	{name: "bronze.events", ref: "bronze_events",
 		cols: `"partition", "offset", event_id, user_id, ts, type, amount, country_code`},
 	{name: "bronze.events_quarantine", ref: "bronze_events_quarantine",
-		cols: `__strata_raw, __strata_source, __strata_reason`},
+		cols: `_quarantine_value, _quarantine_source, _quarantine_reason`},
 	{name: "bronze.shipments", ref: "bronze_shipments",
 		cols: `shipment_id, event_id, carrier, weight, shipped_at`},
 	{name: "bronze.shipments_quarantine_files", ref: "bronze_shipments_quarantine_files",
@@ -394,7 +396,7 @@ var equivTables = []equivTable{
 	{name: "silver.customers", ref: "silver_customers",
 		cols: `customer_id, name, tier, country_code, __START_AT, __END_AT`},
 	{name: "silver.customers_quarantine", ref: "silver_customers_quarantine",
-		cols: `__strata_raw, __strata_source, __strata_reason`},
+		cols: `_quarantine_value, _quarantine_source, _quarantine_reason`},
 	{name: "gold.user_stats", ref: "gold_user_stats",
 		cols:  `user_id, events, CAST(total_amount AS DECIMAL(38, 2)), CAST(min_amount AS DECIMAL(38, 2)), CAST(max_amount AS DECIMAL(38, 2)), CAST(avg_amount AS DOUBLE), types`,
 		float: []int{5}},
@@ -418,8 +420,8 @@ func equivReferenceSQL(shipments string, delay time.Duration) string {
 			value->>'type' AS type, TRY_CAST(value->>'amount' AS DECIMAL(12, 2)) AS amount,
 			value->>'country_code' AS country_code
 			FROM raw_events WHERE json_valid(value)`},
-		{"bronze_events_quarantine", `SELECT value AS __strata_raw, 'events/' || "partition" || '@' || "offset" AS __strata_source,
-			'invalid JSON' AS __strata_reason FROM raw_events WHERE NOT json_valid(value)`},
+		{"bronze_events_quarantine", `SELECT value AS _quarantine_value, 'events/' || "partition" || '@' || "offset" AS _quarantine_source,
+			'invalid JSON' AS _quarantine_reason FROM raw_events WHERE NOT json_valid(value)`},
 		{"raw_shipments", `SELECT * FROM read_csv(` + quoteString(shipments) + `, all_varchar = true, header = true, filename = true)`},
 		{"bad_shipment_files", `SELECT DISTINCT filename FROM raw_shipments
 			WHERE (shipment_id IS NOT NULL AND TRY_CAST(shipment_id AS BIGINT) IS NULL)
@@ -461,8 +463,8 @@ func equivReferenceSQL(shipments string, delay time.Duration) string {
 			any_value(country_code) AS country_code, min(ts_ms) AS __START_AT,
 			(list(next_seq ORDER BY ts_ms DESC))[1] AS __END_AT
 			FROM cdc_versions GROUP BY customer_id, version`},
-		{"silver_customers_quarantine", `SELECT value AS __strata_raw, 'customers_cdc/' || "partition" || '@' || "offset" AS __strata_source,
-			'invalid JSON' AS __strata_reason FROM raw_cdc WHERE NOT json_valid(value)`},
+		{"silver_customers_quarantine", `SELECT value AS _quarantine_value, 'customers_cdc/' || "partition" || '@' || "offset" AS _quarantine_source,
+			'invalid JSON' AS _quarantine_reason FROM raw_cdc WHERE NOT json_valid(value)`},
 		// Gold: the views' queries over the reference tables.
 		{"gold_user_stats", `SELECT user_id, count(*) AS events, sum(amount) AS total_amount, min(amount) AS min_amount,
 			max(amount) AS max_amount, avg(amount) AS avg_amount, count(DISTINCT type) AS types
@@ -560,8 +562,9 @@ func equivCollect(t *testing.T, res *engine.Result) [][]string {
 	return rows
 }
 
-// equivDiff compares two multisets of rows: exact columns exactly, float columns within a
-// relative 1e-9. It returns a description of the differences ("" when equal).
+// equivDiff compares two multisets of rows: exact columns exactly, float columns within 1e-6
+// (plus a relative 1e-9): the runtime keeps the average of DECIMAL(p, s) values as
+// DECIMAL(38, s+4) where DuckDB's avg gives a DOUBLE. It returns a description of the differences ("" when equal).
 func equivDiff(got, want [][]string, float []int) string {
 	key := func(r []string) string {
 		var parts []string
@@ -590,7 +593,7 @@ func equivDiff(got, want [][]string, float []int) string {
 			for _, j := range float {
 				a, _ := strconv.ParseFloat(gr[i][j], 64)
 				b, _ := strconv.ParseFloat(wr[i][j], 64)
-				if d := a - b; d > 1e-9*max(1, abs(b)) || -d > 1e-9*max(1, abs(b)) {
+				if abs(a-b) > 1e-6+1e-9*abs(b) {
 					off = append(off, fmt.Sprintf("%s: got %s, want %s", k, gr[i][j], wr[i][j]))
 				}
 			}
@@ -730,20 +733,32 @@ func (e *equivProject) feed(c equivChunk) {
 }
 
 // run loads and validates the pipeline (as each `strata pipeline run` does) and runs it.
+// A run stopped (ctx canceled) before it started running returns a "stopped" summary.
 func (e *equivProject) run(ctx context.Context, opts RunOptions) (*Summary, error) {
 	e.runs++
-	pl, err := Load(ctx, e.proj, e.eng)
-	if err != nil {
+	start := time.Now()
+	stopped := func(err error) (*Summary, error) {
+		if ctx.Err() != nil {
+			return &Summary{Mode: opts.Mode, Status: "stopped"}, nil
+		}
 		return nil, err
 	}
+	pl, err := Load(ctx, e.proj, e.eng)
+	if err != nil {
+		return stopped(err)
+	}
 	if _, err := pl.Validate(ctx); err != nil {
-		return nil, err
+		return stopped(err)
 	}
 	opts.Log = e.log
 	if opts.PollInterval == 0 {
 		opts.PollInterval = 20 * time.Millisecond
 	}
-	return pl.Run(ctx, opts)
+	sum, err := pl.Run(ctx, opts)
+	if os.Getenv("STRATA_EQUIV_TRACE") == "1" {
+		e.t.Logf("run %d (%s) took %s", e.runs, opts.Mode, time.Since(start))
+	}
+	return sum, err
 }
 
 // mustRun runs and fails the test on an error or a failed flow.
@@ -831,7 +846,7 @@ var equivModes = []equivMode{
 			}
 		}()
 		for {
-			e.mustRun(context.Background(), RunOptions{Mode: Stream, IdleStop: 2 * time.Second})
+			e.mustRun(context.Background(), RunOptions{Mode: Stream, IdleStop: time.Second})
 			select {
 			case <-fed:
 			default:
@@ -905,62 +920,76 @@ func equivInterrupted(e *equivProject, in *equivInput, rng *rand.Rand, batches b
 	e.t.Logf("%d segments (%s), then a drain run of %d batches", segments, strings.Join(notes, "; "), n)
 }
 
-// equivSeeds returns the seeds to run and the input size.
-func equivSeeds(t *testing.T) ([]uint64, equivSize) {
+// equivCase is one generated input: a seed and an event-time profile.
+type equivCase struct {
+	seed    uint64
+	profile equivProfile
+}
+
+// equivCases returns the inputs to run and their size: by default one random seed, with the
+// profile it picks (seed%2); with STRATA_EQUIV_SEED that seed with every profile; in long mode
+// several random seeds with every profile, and bigger inputs.
+func equivCases(t *testing.T) ([]equivCase, equivSize) {
 	size := equivSize{events: 400, users: 16, files: 5, chunks: 8}
-	n := 1
+	seeds, all := 1, false
 	if equivLong() {
 		size = equivSize{events: 3000, users: 60, files: 12, chunks: 16}
-		n = 8
+		seeds, all = 6, true
 	}
+	var list []uint64
 	if s := os.Getenv("STRATA_EQUIV_SEED"); s != "" {
 		seed, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
 			t.Fatalf("STRATA_EQUIV_SEED=%q: %v", s, err)
 		}
-		return []uint64{seed}, size
+		list, all = []uint64{seed}, true
+	} else {
+		for i := 0; i < seeds; i++ {
+			list = append(list, rand.Uint64()>>1)
+		}
 	}
-	seeds := make([]uint64, n)
-	for i := range seeds {
-		seeds[i] = uint64(time.Now().UnixNano()) + uint64(i)
+	var cases []equivCase
+	for _, seed := range list {
+		if all {
+			for _, p := range equivProfiles {
+				cases = append(cases, equivCase{seed, p})
+			}
+		} else {
+			cases = append(cases, equivCase{seed, equivProfiles[seed%uint64(len(equivProfiles))]})
+		}
 	}
-	return seeds, size
+	return cases, size
 }
 
 func TestEquivalence(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the equivalence property test runs whole pipelines")
 	}
-	seeds, size := equivSeeds(t)
+	cases, size := equivCases(t)
 	refEng, err := engine.Open(context.Background(), engine.Options{CacheDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer refEng.Close()
-	profiles := equivProfiles[:1]
-	if os.Getenv("STRATA_EQUIV_WIDE") == "1" {
-		profiles = equivProfiles
-	}
-	for _, seed := range seeds {
-		for _, prof := range profiles {
-			t.Run(fmt.Sprintf("%s/seed=%d", prof.name, seed), func(t *testing.T) {
-				in := equivGenerate(seed, prof, size)
-				t.Logf("seed %d (replay with STRATA_EQUIV_SEED=%d): %d events, %d changes, %d files in %d chunks; %v",
-					seed, seed, len(in.events), len(in.cdc), len(in.files), len(in.chunks), in.stats)
-				ref := equivReference(t, refEng, in)
-				var counts []string
-				for _, tb := range equivTables {
-					counts = append(counts, fmt.Sprintf("%s=%d", tb.name, len(ref[tb.name])))
-				}
-				t.Logf("reference rows: %s", strings.Join(counts, " "))
-				for i, m := range equivModes {
-					t.Run(m.name, func(t *testing.T) {
-						e := newEquivProject(t, in)
-						m.run(e, in, rand.New(rand.NewPCG(seed, uint64(i))))
-						e.compare(ref)
-					})
-				}
-			})
-		}
+	for _, c := range cases {
+		seed, prof := c.seed, c.profile
+		t.Run(fmt.Sprintf("%s/seed=%d", prof.name, seed), func(t *testing.T) {
+			in := equivGenerate(seed, prof, size)
+			t.Logf("seed %d (replay with STRATA_EQUIV_SEED=%d): %d events, %d changes, %d files in %d chunks; %v",
+				seed, seed, len(in.events), len(in.cdc), len(in.files), len(in.chunks), in.stats)
+			ref := equivReference(t, refEng, in)
+			var counts []string
+			for _, tb := range equivTables {
+				counts = append(counts, fmt.Sprintf("%s=%d", tb.name, len(ref[tb.name])))
+			}
+			t.Logf("reference rows: %s", strings.Join(counts, " "))
+			for i, m := range equivModes {
+				t.Run(m.name, func(t *testing.T) {
+					e := newEquivProject(t, in)
+					m.run(e, in, rand.New(rand.NewPCG(seed, uint64(i))))
+					e.compare(ref)
+				})
+			}
+		})
 	}
 }

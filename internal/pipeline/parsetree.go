@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -184,15 +185,21 @@ func clone[T any](v T) T {
 }
 
 // walk calls fn for every object of the tree, parents before children; fn returns false to skip
-// an object's children.
+// an object's children. The order is deterministic (an object's children by key, lists in order):
+// callers match the references found in a tree with those found in a clone of it by position.
 func walk(v any, fn func(n node) bool) {
 	switch x := v.(type) {
 	case node:
 		if !fn(x) {
 			return
 		}
-		for _, c := range x {
-			walk(c, fn)
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			walk(x[k], fn)
 		}
 	case []any:
 		for _, c := range x {

@@ -447,10 +447,28 @@ func (p *Pipeline) Tables() []*Node {
 	return out
 }
 
+// tableExists says whether a local table has a committed version. The _delta_log folder alone
+// does not make a table: a table being created (by another node of a stream run) has the folder
+// before its first commit, and reading it then fails with delta.ErrNotATable.
 func tableExists(loc string) bool {
 	if strings.Contains(loc, "://") {
 		return true // remote tables are checked when read
 	}
-	_, err := os.Stat(filepath.Join(loc, "_delta_log"))
-	return err == nil
+	dir := filepath.Join(loc, "_delta_log")
+	for _, f := range []string{"00000000000000000000.json", "_last_checkpoint"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			return true
+		}
+	}
+	entries, err := os.ReadDir(dir) // version 0 cleaned up without a _last_checkpoint
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		n := e.Name()
+		if !strings.HasPrefix(n, ".") && (strings.HasSuffix(n, ".json") || strings.HasSuffix(n, ".checkpoint.parquet")) {
+			return true
+		}
+	}
+	return false
 }

@@ -64,6 +64,9 @@ func (p *Pipeline) Validate(ctx context.Context) ([]Warning, error) {
 			failed[n] = true
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		return warns, fmt.Errorf("pipeline: validate: %w", err) // not an invalid pipeline: stopped
+	}
 	if len(errs) > 0 {
 		return warns, invalid(errs)
 	}
