@@ -16,7 +16,12 @@ import (
 // actions (not from paths), physical column names under column mapping, deletion vectors, columns
 // missing from older files read as NULL, and every column cast to the table's type.
 
-// duckType renders a Delta type as a DuckDB type.
+// DuckType renders a Delta type as the DuckDB type the engine reads its values as: nested types
+// with their logical field names, and void (an all-NULL column; DuckDB has no void type) as
+// INTEGER. A type it does not know renders as VARCHAR.
+func DuckType(t delta.DataType) string { return duckType(t) }
+
+// duckType renders a Delta type as a DuckDB type (see DuckType).
 func duckType(t delta.DataType) string {
 	switch t := t.(type) {
 	case *delta.PrimitiveType:

@@ -253,9 +253,15 @@ func (p *Pipeline) compileStream(ctx context.Context, n *Node, b *binding) (*nod
 	if err != nil {
 		return nil, err
 	}
-	if quarantine && tree["type"] == "SELECT_NODE" && !selectsStar(tree) {
+	if tree["type"] == "SELECT_NODE" && !selectsStar(tree) {
+		// Carry the control columns through an explicit select list: the quarantine's, and
+		// the source position the runtime orders rows by (see stream.PositionColumn).
 		alias := viewAlias(src.ref)
-		for _, c := range []string{colReason, colRaw, colSource} {
+		cols := []string{stream.PositionColumn}
+		if quarantine {
+			cols = append(cols, colReason, colRaw, colSource)
+		}
+		for _, c := range cols {
 			tree["select_list"] = append(list(tree, "select_list"), p.parser.columnRef(alias, c))
 		}
 	}
@@ -269,7 +275,7 @@ func (p *Pipeline) compileStream(ctx context.Context, n *Node, b *binding) (*nod
 	exps := st.Expectations
 	if len(st.Columns) > 0 {
 		info.undeclared = sql
-		sql, exps = withDeclaredColumns(sql, st.Columns, exps, quarantine)
+		sql, exps = withDeclaredColumns(sql, st.Columns, exps, quarantine, tree["type"] == "SELECT_NODE")
 	}
 	info.base = sql
 	sql, q.Expectations = withExpectations(sql, exps)
@@ -363,7 +369,7 @@ func selectsStar(tree node) bool {
 // withDeclaredColumns projects the query onto the declared columns, in their order, cast to
 // their types; a NOT NULL column adds an expectation that fails the update on a NULL.
 // (Validate checks that the query produces exactly the declared columns.)
-func withDeclaredColumns(sql string, cols []ColumnDef, exps []Expectation, quarantine bool) (string, []Expectation) {
+func withDeclaredColumns(sql string, cols []ColumnDef, exps []Expectation, quarantine, position bool) (string, []Expectation) {
 	var sel []string
 	for _, c := range cols {
 		item := quoteIdent(c.Name)
@@ -377,6 +383,9 @@ func withDeclaredColumns(sql string, cols []ColumnDef, exps []Expectation, quara
 	}
 	if quarantine {
 		sel = append(sel, colReason, colRaw, colSource)
+	}
+	if position {
+		sel = append(sel, stream.PositionColumn)
 	}
 	return "SELECT " + strings.Join(sel, ", ") + " FROM (" + sql + "\n) AS __strata_declared", exps
 }
@@ -449,7 +458,7 @@ func topicSQL(args map[string]string) (string, bool, error) {
 			return "", false, fmt.Errorf("read_topic: unknown option %s (format, schema)", k)
 		}
 	}
-	meta := "topic, \"partition\", \"offset\", \"timestamp\", key"
+	meta := "topic, \"partition\", \"offset\", \"timestamp\", key, " + stream.PositionColumn
 	source := `topic || '/' || "partition" || '@' || "offset"`
 	switch format {
 	case "", "text":
@@ -474,7 +483,7 @@ func topicSQL(args map[string]string) (string, bool, error) {
 	reason := "CASE WHEN value IS NULL THEN 'value is not UTF-8 text' WHEN NOT json_valid(value) THEN 'invalid JSON' " +
 		"WHEN json_type(value) <> 'OBJECT' THEN 'not a JSON object' " + checks + " END"
 	return "SELECT " + sel + ", " + reason + " AS " + colReason + ", value AS " + colRaw + ", " +
-		source + " AS " + colSource + " FROM " + srcName, true, nil
+		source + " AS " + colSource + ", " + stream.PositionColumn + " FROM " + srcName, true, nil
 }
 
 // jsonColumns returns the select items reading cols from the JSON text expression doc, and the
@@ -713,7 +722,7 @@ func (p *Pipeline) compileFlow(ctx context.Context, n *Node, b *binding) (*nodeI
 			"ELSE json_extract(__env, '$.before') END"
 		reason := "CASE WHEN value IS NULL THEN 'value is not UTF-8 text' WHEN NOT json_valid(value) THEN 'invalid JSON' " +
 			"WHEN coalesce(json_type(__row), 'NULL') <> 'OBJECT' THEN 'no row in the change (after/before)' " + checks + " END"
-		srcSQL = "SELECT " + sel + ", json_extract_string(__env, '$.op') AS op, TRY_CAST(json_extract_string(__env, '$.ts_ms') AS BIGINT) AS ts_ms, " +
+		srcSQL = "SELECT " + sel + ", json_extract_string(__env, '$.op') AS op, TRY_CAST(json_extract_string(__env, '$.ts_ms') AS BIGINT) AS ts_ms, " + stream.PositionColumn + ", " +
 			reason + " AS " + colReason + ", value AS " + colRaw + `, topic || '/' || "partition" || '@' || "offset" AS ` + colSource +
 			" FROM (SELECT *, " + row + " AS __row FROM (SELECT *, " + env + " AS __env FROM " + srcName + "))"
 		q.Sources = []stream.Source{{Name: srcName, Topic: in.Name}}
@@ -742,7 +751,7 @@ func (p *Pipeline) compileFlow(ctx context.Context, n *Node, b *binding) (*nodeI
 				names = append([]string{quoteIdent(k)}, names...)
 			}
 		}
-		cols = strings.Join(names, ", ")
+		cols = strings.Join(names, ", ") + ", " + stream.PositionColumn
 		if quarantine {
 			cols += ", " + colReason + ", " + colRaw + ", " + colSource
 		}

@@ -949,6 +949,9 @@ func intakeParseSchema(ctx context.Context, eng *engine.Engine, cols string) (*d
 	}
 	r, err := eng.Query(ctx, "SELECT "+strings.Join(sel, ", ")+" LIMIT 0")
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err() // stopped, not an invalid schema
+		}
 		return nil, fmt.Errorf("%w: %v", delta.ErrInvalidArgument, err)
 	}
 	defer r.Records.Release()
@@ -1097,50 +1100,14 @@ func intakeNormalize(t arrow.DataType) (arrow.DataType, bool) {
 	return t, false
 }
 
-// intakeDuckType renders a Delta type as a DuckDB type.
+// intakeDuckType renders a Delta type as a DuckDB type: the engine's rendering, except that the
+// intake reads a void column (an all-NULL column of a table it did not create) as VARCHAR, as it
+// infers a column of NULLs only.
 func intakeDuckType(t delta.DataType) string {
-	switch t := t.(type) {
-	case *delta.PrimitiveType:
-		switch t {
-		case delta.TypeString:
-			return "VARCHAR"
-		case delta.TypeLong:
-			return "BIGINT"
-		case delta.TypeInteger:
-			return "INTEGER"
-		case delta.TypeShort:
-			return "SMALLINT"
-		case delta.TypeByte:
-			return "TINYINT"
-		case delta.TypeFloat:
-			return "FLOAT"
-		case delta.TypeDouble:
-			return "DOUBLE"
-		case delta.TypeBoolean:
-			return "BOOLEAN"
-		case delta.TypeBinary:
-			return "BLOB"
-		case delta.TypeDate:
-			return "DATE"
-		case delta.TypeTimestamp:
-			return "TIMESTAMPTZ"
-		case delta.TypeTimestampNTZ:
-			return "TIMESTAMP"
-		}
-	case *delta.DecimalType:
-		return fmt.Sprintf("DECIMAL(%d,%d)", t.Precision, t.Scale)
-	case *delta.ArrayType:
-		return intakeDuckType(t.ElementType) + "[]"
-	case *delta.MapType:
-		return "MAP(" + intakeDuckType(t.KeyType) + ", " + intakeDuckType(t.ValueType) + ")"
-	case *delta.StructType:
-		parts := make([]string, len(t.Fields))
-		for i, f := range t.Fields {
-			parts[i] = intakeIdent(f.Name) + " " + intakeDuckType(f.Type)
-		}
-		return "STRUCT(" + strings.Join(parts, ", ") + ")"
+	if t == delta.TypeVoid {
+		return "VARCHAR"
 	}
-	return "VARCHAR"
+	return engine.DuckType(t)
 }
 
 // --- quarantine ---

@@ -59,10 +59,19 @@ type RunOptions struct {
 	// materialized view that is not maintained incrementally (default 2 s): its inputs may change
 	// every batch, a recompute reads them whole.
 	RecomputeInterval time.Duration
+	// MaxBatchRecords bounds the input records of one batch of a streaming query (default
+	// DefaultBatchRecords).
+	MaxBatchRecords int64
 	// OnProgress, if set, is called as a node's rows are processed: done of total input rows
 	// (total 0: unknown; a rebuilt streaming table's total is its whole source).
 	OnProgress func(flow string, done, total int64)
 }
+
+// Default bounds of a streaming query's batch.
+const (
+	DefaultBatchRecords = 500_000
+	DefaultBatchBytes   = 256 << 20
+)
 
 // FlowSummary is what a run did for one node.
 type FlowSummary struct {
@@ -266,6 +275,12 @@ func (r *runner) query(n *Node) stream.Query {
 	q.Checkpoint = r.p.genDir(n)
 	if r.opts.Mode == Batch {
 		q.Trigger = stream.Trigger{Kind: stream.TriggerAvailableNow}
+	}
+	// Bounded batches keep memory bounded (a backlog or a full refresh is read in several
+	// batches); results do not depend on batch boundaries (see stream/core's lateness rule).
+	q.Limits = stream.Limits{MaxRecords: DefaultBatchRecords, MaxBytes: DefaultBatchBytes}
+	if r.opts.MaxBatchRecords > 0 {
+		q.Limits.MaxRecords = r.opts.MaxBatchRecords
 	}
 	if r.opts.PollInterval > 0 {
 		q.PollInterval = r.opts.PollInterval

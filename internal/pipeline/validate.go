@@ -123,7 +123,7 @@ func (p *Pipeline) typeCheck(ctx context.Context, n *Node, b *binding) ([]Warnin
 	src := q.Sources[0]
 	switch {
 	case src.Topic != "":
-		inputs[srcName] = source.RawSchema
+		inputs[srcName] = stream.WithPosition(source.RawSchema)
 	default:
 		owner := n
 		if info.fusedOnto != "" {
@@ -136,7 +136,7 @@ func (p *Pipeline) typeCheck(ctx context.Context, n *Node, b *binding) ([]Warnin
 		if s == nil {
 			return []Warning{{st.Pos, warn}}, nil
 		}
-		inputs[srcName] = s
+		inputs[srcName] = stream.WithPosition(s)
 	}
 	if info.mode == ModeIncremental {
 		ts, err := p.bind(ctx, q.SQL, inputs)

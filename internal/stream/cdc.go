@@ -3,17 +3,13 @@ package stream
 import (
 	"context"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/arrow/scalar"
 
-	"github.com/stratalake/strata/internal/delta"
-	"github.com/stratalake/strata/internal/parquetio"
 	"github.com/stratalake/strata/internal/stream/core"
 )
 
@@ -282,250 +278,28 @@ func encodeKeyValues(vals []core.Value) []byte {
 // upsertKeys commits a CDC batch in one Delta commit carrying txn (appID, batchID): every row of
 // the table whose key is one of keys goes, and the keys' new rows come in.
 //
-// It is copy-on-write, as upsertWindows: the candidate files are all files, or, with a single key
-// column that is not a partition column, those whose min/max statistics of the key column may
+// It is a copy-on-write upsert (sink.upsert): the candidate files are all files, or, with a single
+// key column that is not a partition column, those whose min/max statistics of the key column may
 // hold one of the keys; a candidate holding a row of a key is removed, and its other rows are
 // written again, into the same new files as the keys' new rows.
-//
-// Replays are exact: if the batch's commit landed before a crash the txn check skips it, and if it
-// did not the table is as the batch first found it (a commit is atomic), so the same rows go in.
 func (s *sink) upsertKeys(ctx context.Context, batchID int64, m *cdcMapping, keys []core.CDCKeyRows) (commitResult, error) {
-	fail := func(err error) (commitResult, error) {
-		return commitResult{}, fmt.Errorf("stream: commit batch %d to %s: %w", batchID, s.t.Location(), err)
-	}
 	newRows, err := m.rowsBatch(keys)
 	if err != nil {
-		return fail(err)
+		return commitResult{}, s.commitError(batchID, err)
 	}
 	defer newRows.Release()
-	snap, err := s.snapshotOrCreate(ctx, m.schema)
-	if err != nil {
-		return fail(err)
+	uk := make([]upsertKey, len(keys))
+	for i, k := range keys {
+		uk[i] = upsertKey{vals: k.Key, rows: len(k.Rows)}
 	}
-	incoming, err := delta.FromArrowSchema(m.schema)
-	if err != nil {
-		return fail(err)
+	pruneCols := 0
+	if len(m.keyNames) == 1 {
+		pruneCols = 1
 	}
-	if err := delta.CheckSchemaCompatible(snap.Schema(), incoming, false); err != nil {
-		return fail(err)
-	}
-	if v, ok := snap.TxnVersion(s.appID); ok && v >= batchID {
-		return commitResult{version: snap.Version(), skipped: true}, nil
-	}
-	target := delta.ToArrowSchema(snap.Schema())
-	keyCols := make([]int, len(m.keyNames))
-	for k, name := range m.keyNames {
-		if keyCols[k], err = findColumn(target, name); err != nil {
-			return fail(err)
-		}
-	}
-	touched := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		touched[string(encodeKeyValues(k.Key))] = true
-	}
-	pruner := newKeyPruner(snap, m.keyNames, keys)
-	var candidates, removed []*delta.Add
-	for _, f := range snap.Files() {
-		if pruner.mayHold(f) {
-			candidates = append(candidates, f)
-		}
-	}
-	var rows []arrow.RecordBatch
-	defer func() { releaseAll(rows) }()
-	for _, f := range candidates {
-		batches, err := scanFile(ctx, s.t, snap, f)
-		if err != nil {
-			return fail(err)
-		}
-		hit := false
-		keep := make([][]bool, len(batches))
-		for bi, b := range batches {
-			gs := make([]getter, len(keyCols))
-			for k, c := range keyCols {
-				if gs[k], err = newGetter(b.Column(c)); err != nil {
-					releaseAll(batches)
-					return fail(err)
-				}
-			}
-			keep[bi] = make([]bool, b.NumRows())
-			var key []byte
-			for i := range keep[bi] {
-				key = key[:0]
-				for _, g := range gs {
-					key = appendKeyValue(key, g(i))
-				}
-				if touched[string(key)] {
-					hit = true
-				} else {
-					keep[bi][i] = true
-				}
-			}
-		}
-		if hit {
-			removed = append(removed, f)
-			for bi, b := range batches {
-				fb, err := filterBatch(ctx, b, keep[bi])
-				if err != nil {
-					releaseAll(batches)
-					return fail(err)
-				}
-				if fb != nil {
-					rows = append(rows, fb)
-				}
-			}
-		}
-		releaseAll(batches)
-	}
-	var rewritten int64
-	for _, b := range rows {
-		rewritten += b.NumRows()
-	}
-	if newRows.NumRows() > 0 {
-		c, err := conform(ctx, newRows, target)
-		if err != nil {
-			return fail(err)
-		}
-		rows = append(rows, c)
-	}
-	if len(rows) == 0 && len(removed) == 0 {
-		return commitResult{version: snap.Version()}, nil
-	}
-	var files []parquetio.DataFile
-	if len(rows) > 0 {
-		wopts := parquetio.WriteOptions{Schema: snap.Schema(), PartitionColumns: snap.PartitionColumns()}
-		if err := wopts.ApplyTableProperties(snap.Metadata().Configuration); err != nil {
-			return fail(err)
-		}
-		rr, err := array.NewRecordReader(target, rows)
-		if err != nil {
-			return fail(err)
-		}
-		files, err = parquetio.WriteDataFiles(ctx, s.t.Store(), rr, wopts)
-		rr.Release()
-		if err != nil {
-			return fail(err)
-		}
-	}
-	tx := s.t.Kernel().NewTransaction(snap, delta.Operation{Name: "STREAMING UPDATE", Parameters: map[string]any{
-		"outputMode": "Update", "queryId": s.appID, "epochId": batchID, "cdc": fmt.Sprintf("SCD TYPE %d", m.spec.SCDType),
-	}})
-	tx.ReadFiles(candidates...)
-	var nrows, bytes int64
-	for _, f := range files {
-		tx.AddFiles(f.Add(true))
-		nrows += f.NumRecords
-		bytes += f.Size
-	}
-	now := s.t.Kernel().Now().UnixMilli()
-	for _, f := range removed {
-		tx.RemoveFiles(f.RemoveAction(now, true))
-	}
-	if len(removed) > 0 {
-		tx.SetRewritesRows()
-	}
-	tx.SetAppTransaction(s.appID, batchID)
-	tx.SetMetrics(map[string]any{"numAddedFiles": len(files), "numRemovedFiles": len(removed), "numOutputRows": nrows,
-		"numOutputBytes": bytes, "numChangedKeys": len(keys), "numCopiedRows": rewritten})
-	cr, err := tx.Commit(ctx)
-	if err != nil {
-		return fail(err)
-	}
-	return commitResult{version: cr.Version, rows: newRows.NumRows()}, nil
-}
-
-// keyPruner tells, from a file's statistics, that the file holds no row of a set of keys of one
-// column. A nil keyPruner prunes nothing.
-type keyPruner struct {
-	path []string       // the key column's statistics path (its physical name)
-	typ  delta.DataType // the key column's type
-	kind core.Kind      // the kind of every key
-	keys []core.Value   // sorted by core.Compare
-}
-
-// newKeyPruner returns the pruner of keys, or nil when statistics cannot decide: several key
-// columns, a partition key column, or keys of mixed kinds.
-func newKeyPruner(snap *delta.Snapshot, keyNames []string, keys []core.CDCKeyRows) *keyPruner {
-	if len(keyNames) != 1 || len(keys) == 0 {
-		return nil
-	}
-	f := snap.Schema().Field(keyNames[0])
-	if f == nil || slices.ContainsFunc(snap.PartitionColumns(), func(p string) bool { return strings.EqualFold(p, f.Name) }) {
-		return nil
-	}
-	switch f.Type.(type) {
-	case *delta.PrimitiveType, *delta.DecimalType:
-	default:
-		return nil
-	}
-	p := &keyPruner{path: []string{f.Name}, typ: f.Type, kind: keys[0].Key[0].Kind()}
-	if mode := snap.ColumnMappingMode(); mode != "" && mode != "none" {
-		p.path = []string{f.PhysicalName()}
-	}
-	for _, k := range keys {
-		v := k.Key[0]
-		if v.Kind() != p.kind {
-			return nil
-		}
-		if v.Kind() == core.KindFloat && math.IsNaN(v.AsFloat()) {
-			return nil // maxima do not bound NaN
-		}
-		p.keys = append(p.keys, v)
-	}
-	slices.SortFunc(p.keys, func(a, b core.Value) int { c, _ := core.Compare(a, b); return c })
-	return p
-}
-
-// mayHold reports whether file f may hold a row of one of the keys; every doubt (no statistics,
-// bounds of another kind) means it may.
-func (p *keyPruner) mayHold(f *delta.Add) bool {
-	if p == nil {
-		return true
-	}
-	st, err := delta.ParseStats(f.Stats)
-	if err != nil || st == nil {
-		return true
-	}
-	if st.NumRecords == 0 {
-		return false
-	}
-	lo, ok1 := st.MinValue(p.path, p.typ)
-	hi, ok2 := st.MaxValue(p.path, p.typ)
-	if !ok1 || !ok2 {
-		return true
-	}
-	lv, ok1 := scalarValue(lo)
-	hv, ok2 := scalarValue(hi)
-	if !ok1 || !ok2 || lv.Kind() != p.kind || hv.Kind() != p.kind {
-		return true
-	}
-	// The first key >= the minimum; the file may hold it if it is <= the maximum, or, for
-	// strings, if the maximum is a truncated prefix of it.
-	i, _ := slices.BinarySearchFunc(p.keys, lv, func(k, t core.Value) int { c, _ := core.Compare(k, t); return c })
-	if i == len(p.keys) {
-		return false
-	}
-	k := p.keys[i]
-	if c, _ := core.Compare(k, hv); c <= 0 {
-		return true
-	}
-	return p.kind == core.KindString && strings.HasPrefix(k.AsString(), hv.AsString())
-}
-
-// scalarValue converts a statistics scalar to the value model; ok is false for NULL or a type
-// the model does not take.
-func scalarValue(s scalar.Scalar) (core.Value, bool) {
-	if s == nil || !s.IsValid() {
-		return core.Value{}, false
-	}
-	arr, err := scalar.MakeArrayFromScalar(s, 1, memory.DefaultAllocator)
-	if err != nil {
-		return core.Value{}, false
-	}
-	defer arr.Release()
-	g, err := newGetter(arr)
-	if err != nil {
-		return core.Value{}, false
-	}
-	v := g(0)
-	return v, !v.IsNull()
+	return s.upsert(ctx, batchID, &upsert{
+		schema: m.schema, newRows: newRows, keyNames: m.keyNames, keys: uk, pruneCols: pruneCols,
+		params:       map[string]any{"cdc": fmt.Sprintf("SCD TYPE %d", m.spec.SCDType)},
+		metrics:      map[string]any{"numChangedKeys": len(keys)},
+		copiedMetric: "numCopiedRows",
+	})
 }

@@ -244,6 +244,9 @@ func newRowFilter(q *Query, full *arrow.Schema) (*rowFilter, error) {
 			control[j] = true
 		}
 	}
+	if i := full.FieldIndices(PositionColumn); i != nil { // ordered by the transform; dropped here
+		control[i[0]] = true
+	}
 	var fields []arrow.Field
 	for i, fd := range full.Fields() {
 		if !control[i] {

@@ -36,25 +36,18 @@ type fileWriter struct {
 // startFiles begins the data files of batch batchID. The table is created (from schema) when
 // missing; the output's columns must fit the table's schema as a write would require.
 func (s *sink) startFiles(ctx context.Context, batchID int64, schema *arrow.Schema) (*fileWriter, error) {
-	snap, err := s.snapshotOrCreate(ctx, schema)
+	snap, landed, err := s.openBatch(ctx, batchID, schema)
 	if err != nil {
-		return nil, err
-	}
-	incoming, err := delta.FromArrowSchema(schema)
-	if err != nil {
-		return nil, err
-	}
-	if err := delta.CheckSchemaCompatible(snap.Schema(), incoming, false); err != nil {
 		return nil, fmt.Errorf("stream: output table %s: %w", s.t.Location(), err)
 	}
 	w := &fileWriter{snap: snap, target: delta.ToArrowSchema(snap.Schema()), done: make(chan struct{})}
-	if v, ok := snap.TxnVersion(s.appID); ok && v >= batchID {
+	if landed {
 		w.skip = true
 		close(w.done)
 		return w, nil
 	}
-	wopts := parquetio.WriteOptions{Schema: snap.Schema(), PartitionColumns: snap.PartitionColumns()}
-	if err := wopts.ApplyTableProperties(snap.Metadata().Configuration); err != nil {
+	wopts, err := writeOptions(snap)
+	if err != nil {
 		return nil, err
 	}
 	ch := make(chan arrow.RecordBatch, 4)
@@ -66,6 +59,46 @@ func (s *sink) startFiles(ctx context.Context, batchID int64, schema *arrow.Sche
 		rr.Drain() // after a failure: let add and finish return
 	}()
 	return w, nil
+}
+
+// openBatch returns the snapshot that batch batchID's commit builds on (the table's latest, the
+// table created from schema when missing), after checking that rows of schema fit the table's
+// schema; landed reports that the table has a txn of the sink's app id at batchID or later, so
+// that the batch's commit is to be skipped.
+func (s *sink) openBatch(ctx context.Context, batchID int64, schema *arrow.Schema) (snap *delta.Snapshot, landed bool, err error) {
+	snap, err = s.snapshotOrCreate(ctx, schema)
+	if err != nil {
+		return nil, false, err
+	}
+	incoming, err := delta.FromArrowSchema(schema)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := delta.CheckSchemaCompatible(snap.Schema(), incoming, false); err != nil {
+		return nil, false, err
+	}
+	v, ok := snap.TxnVersion(s.appID)
+	return snap, ok && v >= batchID, nil
+}
+
+// writeOptions returns the options of data files written to snap's table: its schema,
+// partitioning and table properties.
+func writeOptions(snap *delta.Snapshot) (parquetio.WriteOptions, error) {
+	wopts := parquetio.WriteOptions{Schema: snap.Schema(), PartitionColumns: snap.PartitionColumns()}
+	if err := wopts.ApplyTableProperties(snap.Metadata().Configuration); err != nil {
+		return parquetio.WriteOptions{}, err
+	}
+	return wopts, nil
+}
+
+// addFiles adds new data files to tx (as data changes) and returns their rows and bytes.
+func addFiles(tx *delta.Transaction, files []parquetio.DataFile) (rows, bytes int64) {
+	for _, f := range files {
+		tx.AddFiles(f.Add(true))
+		rows += f.NumRecords
+		bytes += f.Size
+	}
+	return rows, bytes
 }
 
 // snapshotOrCreate returns the table's latest snapshot, creating the table from schema (columns
@@ -137,17 +170,12 @@ func (s *sink) commitFiles(ctx context.Context, batchID int64, w *fileWriter) (c
 	tx := s.t.Kernel().NewTransaction(w.snap, delta.Operation{Name: "STREAMING UPDATE", Parameters: map[string]any{
 		"outputMode": "Append", "queryId": s.appID, "epochId": batchID,
 	}})
-	var rows, bytes int64
-	for _, f := range files {
-		tx.AddFiles(f.Add(true))
-		rows += f.NumRecords
-		bytes += f.Size
-	}
+	rows, bytes := addFiles(tx, files)
 	tx.SetAppTransaction(s.appID, batchID)
 	tx.SetMetrics(map[string]any{"numFiles": len(files), "numOutputRows": rows, "numOutputBytes": bytes})
 	cr, err := tx.Commit(ctx)
 	if err != nil {
-		return commitResult{}, fmt.Errorf("stream: commit batch %d to %s: %w", batchID, s.t.Location(), err)
+		return commitResult{}, s.commitError(batchID, err)
 	}
 	return commitResult{version: cr.Version, rows: rows}, nil
 }

@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -20,6 +21,9 @@ type transform struct {
 	eng    *engine.Engine
 	sql    string
 	inputs []input
+	// ordered is set (by outputSchema) when the output carries PositionColumn: runs then order
+	// each partition's rows by it.
+	ordered bool
 }
 
 func newTransform(eng *engine.Engine, sql string, inputs []input) *transform {
@@ -32,6 +36,40 @@ type partInput struct {
 	data   []arrow.RecordBatch
 }
 
+// PositionColumn is a column every source view presents besides the source's own: the row's
+// position among the rows of its partition in the batch (BIGINT, from 0, in source order: log
+// offsets, a table version's files and rows). DuckDB does not keep row order through every query
+// shape, and the stateful operators depend on it (lateness and dedup are decided in arrival
+// order): when the transform's output carries this column (SELECT * does, an explicit select
+// list can), the driver orders each partition's output rows by it. It is a control column: never
+// written to a table, not visible to the operators.
+const PositionColumn = "__strata_pos"
+
+// WithPosition returns a source's schema with PositionColumn added.
+func WithPosition(s *arrow.Schema) *arrow.Schema {
+	return arrow.NewSchema(append(slices.Clone(s.Fields()), arrow.Field{Name: PositionColumn, Type: arrow.PrimitiveTypes.Int64}), nil)
+}
+
+// addPositions returns copies of batches with PositionColumn counting rows from 0.
+func addPositions(batches []arrow.RecordBatch, schema *arrow.Schema) []arrow.RecordBatch {
+	out := make([]arrow.RecordBatch, 0, len(batches))
+	var n int64
+	for _, b := range batches {
+		bld := array.NewInt64Builder(memory.DefaultAllocator)
+		bld.Reserve(int(b.NumRows()))
+		for i := int64(0); i < b.NumRows(); i++ {
+			bld.UnsafeAppend(n)
+			n++
+		}
+		pos := bld.NewArray()
+		bld.Release()
+		cols := append(slices.Clone(b.Columns()), pos)
+		out = append(out, array.NewRecordBatch(schema, cols, b.NumRows()))
+		pos.Release()
+	}
+	return out
+}
+
 // partColumn is the column the driver adds to the transform's output to tell the partitions
 // apart; output columns must not use the name.
 const partColumn = "__strata_part"
@@ -42,7 +80,11 @@ func (t *transform) outputSchema(ctx context.Context) (*arrow.Schema, error) {
 	if len(t.inputs) > 0 {
 		src = t.inputs[0].name()
 	}
-	return t.run(ctx, "schema", []partInput{{source: src}}, func(int, arrow.RecordBatch) error { return nil })
+	s, err := t.run(ctx, "schema", []partInput{{source: src}}, func(int, arrow.RecordBatch) error { return nil })
+	if err == nil {
+		t.ordered = s.FieldIndices(PositionColumn) != nil
+	}
+	return s, err
 }
 
 // run executes the SQL once over every partition of parts, as one statement: a UNION ALL with one
@@ -65,9 +107,12 @@ func (t *transform) run(ctx context.Context, tag string, parts []partInput, emit
 		var ctes []string
 		for _, in := range t.inputs {
 			var view string
+			schema := WithPosition(in.schema())
 			if in.name() == p.source {
 				view = fmt.Sprintf("strata_in_%d", k)
-				rr, err := array.NewRecordReader(in.schema(), p.data)
+				data := addPositions(p.data, schema)
+				rr, err := array.NewRecordReader(schema, data)
+				releaseAll(data)
 				if err != nil {
 					return nil, fmt.Errorf("stream: source %s: %w", p.source, err)
 				}
@@ -75,14 +120,18 @@ func (t *transform) run(ctx context.Context, tag string, parts []partInput, emit
 			} else {
 				view = "strata_empty_" + in.name()
 				if _, ok := inputs[view]; !ok {
-					inputs[view] = emptyReader(in.schema())
+					inputs[view] = emptyReader(schema)
 				}
 			}
 			ctes = append(ctes, `"`+in.name()+`" AS (SELECT * FROM "`+view+`")`)
 		}
 		branches = append(branches, fmt.Sprintf("SELECT %d AS %s, * FROM (%s\n)", k, partColumn, withCTEs(user, strings.Join(ctes, ", "))))
 	}
-	res, err := t.eng.QueryWith(ctx, strings.Join(branches, "\nUNION ALL\n"), inputs)
+	query := strings.Join(branches, "\nUNION ALL\n")
+	if t.ordered {
+		query = "SELECT * FROM (" + query + "\n) ORDER BY 1, " + PositionColumn
+	}
+	res, err := t.eng.QueryWith(ctx, query, inputs)
 	if err != nil {
 		return nil, fmt.Errorf("stream: transform (%s): %w", tag, err)
 	}
