@@ -308,11 +308,17 @@ func (e *Engine) QueryWith(ctx context.Context, query string, inputs map[string]
 			c.Close()
 			return nil, fmt.Errorf("engine: register input %s: %w", name, duckError(err))
 		}
-		err = c.exec(ctx, "CREATE TEMP TABLE "+quoteIdent(name)+" AS SELECT * FROM "+quoteIdent(hidden))
+		// The copy is not interruptible: an interrupted DuckDB statement can return while its
+		// worker threads still pull from the Arrow stream, and release frees the stream under
+		// them (a crash: "misuse of an invalid Handle"). The copy is bounded in-memory work.
+		err = c.exec(context.WithoutCancel(ctx), "CREATE TEMP TABLE "+quoteIdent(name)+" AS SELECT * FROM "+quoteIdent(hidden))
 		if err == nil {
-			err = c.exec(ctx, "DROP VIEW "+quoteIdent(hidden))
+			err = c.exec(context.WithoutCancel(ctx), "DROP VIEW "+quoteIdent(hidden))
 		}
 		release()
+		if err == nil {
+			err = ctx.Err()
+		}
 		if err != nil {
 			c.Close()
 			return nil, fmt.Errorf("engine: load input %s: %w", name, duckError(err))
