@@ -190,11 +190,7 @@ func (p *Pipeline) Run(ctx context.Context, opts RunOptions) (*Summary, error) {
 		}
 	}
 	if opts.Mode == Batch {
-		for _, n := range nodes {
-			if err = r.runNode(ctx, n); err != nil {
-				break
-			}
-		}
+		err = r.batch(ctx, nodes)
 	} else {
 		err = r.stream(ctx, nodes)
 	}
@@ -326,6 +322,72 @@ func truncate(ctx context.Context, loc string) error {
 	defer empty.Release()
 	_, err = t.Write(ctx, &recordSource{rec: empty}, table.WriteOptions{Mode: table.Overwrite})
 	return err
+}
+
+// batch runs every node once, each as soon as the nodes it reads are done (independent branches
+// of the DAG run at the same time). The first failure stops the run.
+func (r *runner) batch(ctx context.Context, nodes []*Node) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	done := map[*Node]chan struct{}{}
+	for _, n := range nodes {
+		done[n] = make(chan struct{})
+	}
+	var wg sync.WaitGroup
+	for _, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(done[n])
+			for _, d := range r.waitsFor(n, done) {
+				if ch := done[d]; ch != nil {
+					select {
+					case <-ch:
+					case <-ctx.Done():
+						return
+					}
+				}
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			if err := r.runNode(ctx, n); err != nil {
+				cancel(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return ctx.Err()
+}
+
+// waitsFor returns the nodes of the run (running) whose batch run must end before n's starts:
+// the tables it reads, through the nodes that do not run themselves (temporary views, the
+// targets of AUTO CDC flows), except an upstream it is fused with that reads a topic (n then reads
+// the topic itself, see fusable).
+func (r *runner) waitsFor(n *Node, running map[*Node]chan struct{}) []*Node {
+	var out []*Node
+	seen := map[*Node]bool{}
+	var add func(m *Node)
+	add = func(m *Node) {
+		for _, d := range m.Deps {
+			if seen[d] {
+				continue
+			}
+			seen[d] = true
+			switch {
+			case running[d] == nil:
+				add(d)
+			case m == n && n.info != nil && n.info.fusedOnto == d.Name && r.intake(d) == nil:
+			default:
+				out = append(out, d)
+			}
+		}
+	}
+	add(n)
+	return out
 }
 
 // runNode runs one node once (batch mode).
@@ -521,6 +583,10 @@ func (r *runner) missingInput(n *Node) string {
 				}
 			case in.Node != nil && in.Node.Kind() == TemporaryView:
 				if m := check(in.Node); m != "" {
+					return m
+				}
+			case in.Node != nil && n.info != nil && n.info.fusedOnto == in.Node.Name:
+				if m := check(in.Node); m != "" { // it reads the upstream's source
 					return m
 				}
 			case in.Node != nil:
