@@ -214,7 +214,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	start := time.Now()
 	rep := &Report{Machine: machineInfo(c.Dir)}
-	rep.Machine.LoadBefore = loadAverage()
+	rep.Machine.LoadBefore = LoadAverage()
 	run := func(p string) bool { return c.Only == "" || c.Only == p }
 	if run(PhaseSnapshot) {
 		if rep.Snapshot, err = RunSnapshot(ctx, c); err != nil {
@@ -231,7 +231,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, err
 		}
 	}
-	rep.Machine.LoadAfter = loadAverage()
+	rep.Machine.LoadAfter = LoadAverage()
 	rep.Elapsed = Millis(time.Since(start))
 	return rep, nil
 }
@@ -245,8 +245,8 @@ func machineInfo(dir string) Machine {
 		NumCPU: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), Dir: abs}
 }
 
-// loadAverage reads /proc/loadavg; nil where it does not exist.
-func loadAverage() []float64 {
+// LoadAverage reads /proc/loadavg (1, 5 and 15 minutes); nil where it does not exist.
+func LoadAverage() []float64 {
 	data, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
 		return nil

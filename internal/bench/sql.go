@@ -243,7 +243,7 @@ func RunSQL(ctx context.Context, cfg SQLConfig) (*SQLReport, error) {
 		MergeNewRows: c.MergeNewRows, SmallFiles: c.SmallFiles, SmallFileRows: c.SmallFileRows, OptimizeRuns: c.OptimizeRuns,
 		Limits: c.Limits, Processes: len(c.WorkerCommand) > 0,
 	}}
-	rep.Machine.LoadBefore = loadAverage()
+	rep.Machine.LoadBefore = LoadAverage()
 	run := func(p string) bool { return c.Only == "" || c.Only == p }
 	if run(SQLPhaseAggregate) || run(SQLPhaseMerge) {
 		if rep.Events, err = buildEventsTable(ctx, c); err != nil {
@@ -265,7 +265,7 @@ func RunSQL(ctx context.Context, cfg SQLConfig) (*SQLReport, error) {
 			return nil, err
 		}
 	}
-	rep.Machine.LoadAfter = loadAverage()
+	rep.Machine.LoadAfter = LoadAverage()
 	rep.Elapsed = Millis(time.Since(start))
 	return rep, nil
 }

@@ -340,7 +340,7 @@ func BenchStream(ctx context.Context, cfg BenchConfig) (*StreamFigures, error) {
 
 	f := &StreamFigures{TargetRate: cfg.Rate, SampleEvery: cfg.SampleEvery, NumCPU: runtime.NumCPU(),
 		PollInterval: bench.Millis(cfg.PollInterval), Method: streamMethod, Dir: env.dir}
-	f.LoadBefore = loadAverage()
+	f.LoadBefore = bench.LoadAverage()
 	cpu0, start := processCPU(), time.Now()
 	warm := p.produced
 	var busy time.Duration
@@ -378,7 +378,7 @@ func BenchStream(ctx context.Context, cfg BenchConfig) (*StreamFigures, error) {
 	}
 	f.Elapsed = bench.Millis(time.Since(start))
 	f.CPU = bench.Millis(processCPU() - cpu0)
-	f.LoadAfter = loadAverage()
+	f.LoadAfter = bench.LoadAverage()
 	f.Produced = p.produced - warm
 	f.Markers = int64(len(p.markers))
 	f.AchievedRate = float64(f.Produced) / f.Elapsed.D().Seconds()
@@ -1011,7 +1011,7 @@ func BenchBatch(ctx context.Context, cfg BenchConfig) (*BatchFigures, error) {
 	f.Generate, f.Files, f.NDJSONBytes = bench.Millis(time.Since(t0)), len(files), size
 	cfg.Logf("batch: %d events in %d NDJSON files (%.1f MB) generated and produced in %s", cfg.Events, len(files), float64(size)/1e6, f.Generate)
 
-	f.LoadBefore = loadAverage()
+	f.LoadBefore = bench.LoadAverage()
 	resetPeakRSS()
 	cpu0, t1 := processCPU(), time.Now()
 	sum, err := env.pl.Run(ctx, RunOptions{Mode: Batch, Log: env.log})
@@ -1069,7 +1069,7 @@ func BenchBatch(ctx context.Context, cfg BenchConfig) (*BatchFigures, error) {
 		cfg.Logf("batch: duckdb %s %s", s.Name, s.Elapsed)
 	}
 	f.DuckDBCPU, f.DuckDBPeakRSS = bench.Millis(processCPU()-cpu1), peakRSS()
-	f.LoadAfter = loadAverage()
+	f.LoadAfter = bench.LoadAverage()
 	f.DuckDBSteps = steps
 	f.DuckDBEventsPerS = float64(cfg.Events) / f.DuckDB.D().Seconds()
 	f.DuckDBMBPS = float64(size) / 1e6 / f.DuckDB.D().Seconds()
@@ -1168,24 +1168,6 @@ func writeEvents(ctx context.Context, cfg *BenchConfig, l log.Log, dir string) (
 		}
 	}
 	return files, size, closeFile()
-}
-
-// loadAverage reads /proc/loadavg (nil where it does not exist).
-func loadAverage() []float64 {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return nil
-	}
-	fields := strings.Fields(string(data))
-	var out []float64
-	for _, f := range fields[:min(3, len(fields))] {
-		v, err := strconv.ParseFloat(f, 64)
-		if err != nil {
-			return nil
-		}
-		out = append(out, v)
-	}
-	return out
 }
 
 // processCPU is this process's user plus system CPU time from /proc/self/stat (0 where it does

@@ -54,7 +54,7 @@ type nodeInfo struct {
 	// placeholders the placeholder views it reads when bound for validation.
 	view         node
 	placeholders map[string]*Node
-	// intake copies landing files for a read_files source.
+	// intake copies landing files for a read_files source (nil without one).
 	intake *FileIntake
 	// dedup, watermark describe the stream's stateful part (for status and lineage).
 	dedup []string
@@ -233,6 +233,11 @@ func (p *Pipeline) compileStream(ctx context.Context, n *Node, b *binding) (*nod
 		source, parse, quar, err := p.sourceFor(ctx, n, in)
 		if err != nil {
 			return err
+		}
+		if in.kind == refFiles {
+			if info.intake, err = p.intakeFor(n, in); err != nil {
+				return err
+			}
 		}
 		q.Sources = append(q.Sources, source)
 		quarantine = quar

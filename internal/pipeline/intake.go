@@ -521,17 +521,14 @@ func intakeOptionSQL(kind intakeOptionKind, value string) (string, error) {
 		}
 		return strconv.FormatInt(n, 10), nil
 	}
-	return intakeQuote(value), nil
+	return quoteString(value), nil
 }
-
-func intakeQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
-func intakeIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
 // intakeReadCall renders the DuckDB table function call reading one file, with the options that
 // apply to its format and extra parameters.
 func (fi *FileIntake) intakeReadCall(format string, f intakeFile, extra ...string) string {
 	fn := map[string]string{"csv": "read_csv", "json": "read_json", "parquet": "read_parquet"}[format]
-	args := []string{intakeQuote(f.abs)}
+	args := []string{quoteString(f.abs)}
 	names := make([]string, 0, len(fi.Options))
 	for n := range fi.Options {
 		names = append(names, n)
@@ -594,7 +591,7 @@ func (fi *FileIntake) intakeQuery(ctx context.Context, format string, f intakeFi
 		// read_json extracts the given keys itself: missing keys are NULL, others ignored.
 		cols := make([]string, len(schema.Fields))
 		for i, c := range schema.Fields {
-			cols[i] = intakeQuote(c.Name) + ": " + intakeQuote(intakeDuckType(c.Type))
+			cols[i] = quoteString(c.Name) + ": " + quoteString(intakeDuckType(c.Type))
 		}
 		return "SELECT * FROM " + fi.intakeReadCall(format, f, "columns = {"+strings.Join(cols, ", ")+"}"), nil
 	}
@@ -626,7 +623,7 @@ func (fi *FileIntake) intakeQuery(ctx context.Context, format string, f intakeFi
 		var types []string
 		for i, c := range schema.Fields {
 			if source[i] != "" {
-				types = append(types, intakeQuote(source[i])+": "+intakeQuote(intakeDuckType(c.Type)))
+				types = append(types, quoteString(source[i])+": "+quoteString(intakeDuckType(c.Type)))
 			}
 		}
 		if len(types) > 0 {
@@ -637,9 +634,9 @@ func (fi *FileIntake) intakeQuery(ctx context.Context, format string, f intakeFi
 	for i, c := range schema.Fields {
 		expr := "NULL"
 		if source[i] != "" {
-			expr = intakeIdent(source[i])
+			expr = quoteIdent(source[i])
 		}
-		items[i] = "CAST(" + expr + " AS " + intakeDuckType(c.Type) + ") AS " + intakeIdent(c.Name)
+		items[i] = "CAST(" + expr + " AS " + intakeDuckType(c.Type) + ") AS " + quoteIdent(c.Name)
 	}
 	return "SELECT " + strings.Join(items, ", ") + " FROM " + fi.intakeReadCall(format, f, extra...), nil
 }
@@ -945,7 +942,7 @@ func intakeParseSchema(ctx context.Context, eng *engine.Engine, cols string) (*d
 			return nil, fmt.Errorf("%w: column %s appears twice", delta.ErrInvalidArgument, it[0])
 		}
 		seen[strings.ToLower(it[0])] = true
-		sel[i] = "CAST(NULL AS " + it[1] + ") AS " + intakeIdent(it[0])
+		sel[i] = "CAST(NULL AS " + it[1] + ") AS " + quoteIdent(it[0])
 	}
 	r, err := eng.Query(ctx, "SELECT "+strings.Join(sel, ", ")+" LIMIT 0")
 	if err != nil {

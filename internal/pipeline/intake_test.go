@@ -68,7 +68,7 @@ func intakeFixture(t *testing.T, eng *engine.Engine, dir, name, as string) strin
 		t.Fatal(err)
 	}
 	if strings.HasSuffix(as, ".parquet") {
-		intakeRows(t, eng, fmt.Sprintf("COPY (SELECT * FROM read_csv(%s)) TO %s (FORMAT parquet)", intakeQuote(src), intakeQuote(dst)))
+		intakeRows(t, eng, fmt.Sprintf("COPY (SELECT * FROM read_csv(%s)) TO %s (FORMAT parquet)", quoteString(src), quoteString(dst)))
 		return dst
 	}
 	data, err := os.ReadFile(src)
@@ -204,9 +204,9 @@ func TestIntakeTakesEachFileOnce(t *testing.T) {
 			slices.Sort(all)
 			var want []string
 			for _, rel := range all {
-				want = append(want, intakeRows(t, eng, fmt.Sprintf("SELECT * FROM %s(%s)", tc.read, intakeQuote(filepath.Join(dir, "landing", rel))))...)
+				want = append(want, intakeRows(t, eng, fmt.Sprintf("SELECT * FROM %s(%s)", tc.read, quoteString(filepath.Join(dir, "landing", rel))))...)
 			}
-			loc := intakeQuote(fi.Table)
+			loc := quoteString(fi.Table)
 			got := intakeRows(t, eng, "SELECT * EXCLUDE (_file, _file_row, _file_modified) FROM delta_scan("+loc+") ORDER BY _file, _file_row")
 			if !slices.Equal(got, want) || int64(len(got)) != rows {
 				t.Fatalf("intake rows (%d reported):\n%s\nDuckDB reading the files:\n%s", rows, strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -218,8 +218,8 @@ func TestIntakeTakesEachFileOnce(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				got := intakeRows(t, eng, fmt.Sprintf("SELECT list(_file_row ORDER BY _file_row)::VARCHAR, count(DISTINCT _file_modified), epoch_us(max(_file_modified)) FROM delta_scan(%s) WHERE _file = %s", loc, intakeQuote(rel)))
-				n := len(intakeRows(t, eng, fmt.Sprintf("SELECT 1 FROM %s(%s)", tc.read, intakeQuote(filepath.Join(dir, "landing", rel)))))
+				got := intakeRows(t, eng, fmt.Sprintf("SELECT list(_file_row ORDER BY _file_row)::VARCHAR, count(DISTINCT _file_modified), epoch_us(max(_file_modified)) FROM delta_scan(%s) WHERE _file = %s", loc, quoteString(rel)))
+				n := len(intakeRows(t, eng, fmt.Sprintf("SELECT 1 FROM %s(%s)", tc.read, quoteString(filepath.Join(dir, "landing", rel)))))
 				var seq []string
 				for i := range n {
 					seq = append(seq, fmt.Sprint(i))
@@ -301,7 +301,7 @@ func TestIntakeQuarantine(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			q := intakeQuote(fi.Quarantine)
+			q := quoteString(fi.Quarantine)
 			check := func() {
 				t.Helper()
 				rows := intakeRows(t, eng, "SELECT file, reason, size, epoch_us(modified), quarantined_at IS NOT NULL FROM delta_scan("+q+")")
@@ -320,7 +320,7 @@ func TestIntakeQuarantine(t *testing.T) {
 				}
 			}
 			check()
-			if got := intakeRows(t, eng, "SELECT DISTINCT _file FROM delta_scan("+intakeQuote(fi.Table)+") ORDER BY 1"); !slices.Equal(got, good) {
+			if got := intakeRows(t, eng, "SELECT DISTINCT _file FROM delta_scan("+quoteString(fi.Table)+") ORDER BY 1"); !slices.Equal(got, good) {
 				t.Errorf("intake table files %v, want %v", got, good)
 			}
 
@@ -448,7 +448,7 @@ func TestIntakeSchema(t *testing.T) {
 			if !strings.Contains(tc.name, "_file") {
 				excl = "_file, " + excl
 			}
-			got := intakeRows(t, eng, "SELECT * EXCLUDE ("+excl+") FROM delta_scan("+intakeQuote(fi.Table)+") ORDER BY _file, _file_row")
+			got := intakeRows(t, eng, "SELECT * EXCLUDE ("+excl+") FROM delta_scan("+quoteString(fi.Table)+") ORDER BY _file, _file_row")
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("rows\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
 			}
@@ -637,7 +637,7 @@ func TestIntakeStreamsLargeFiles(t *testing.T) {
 	const n = 30_000
 	for _, f := range []struct{ name, last string }{{"a.parquet", fmt.Sprintf("'%d'", n-1)}, {"b.parquet", "'not a number'"}, {"c.parquet", "'7'"}} {
 		intakeRows(t, eng, fmt.Sprintf(`COPY (SELECT CASE WHEN range = %d THEN %s ELSE range::VARCHAR END AS id, 'name ' || range AS name FROM range(%d))
-			TO %s (FORMAT parquet, ROW_GROUP_SIZE 3000)`, n-1, f.last, n, intakeQuote(filepath.Join(landing, f.name))))
+			TO %s (FORMAT parquet, ROW_GROUP_SIZE 3000)`, n-1, f.last, n, quoteString(filepath.Join(landing, f.name))))
 	}
 	fi := intakeNew(eng, dir, "*.parquet", "")
 	fi.Schema = "id BIGINT, name VARCHAR"
@@ -646,12 +646,12 @@ func TestIntakeStreamsLargeFiles(t *testing.T) {
 		t.Fatalf("took %v (%d rows), quarantined %d; want a and c (%d rows), b quarantined", res.Taken, res.Rows, res.QuarantinedFiles, 2*n)
 	}
 	// In a.parquet every id is its row number: _file_row follows the file's order across row groups.
-	got := intakeRows(t, eng, "SELECT _file, count(*), count(DISTINCT _file_row), sum(id), max(_file_row), count(*) FILTER (WHERE id = _file_row) FROM delta_scan("+intakeQuote(fi.Table)+") GROUP BY _file ORDER BY 1")
+	got := intakeRows(t, eng, "SELECT _file, count(*), count(DISTINCT _file_row), sum(id), max(_file_row), count(*) FILTER (WHERE id = _file_row) FROM delta_scan("+quoteString(fi.Table)+") GROUP BY _file ORDER BY 1")
 	want := []string{fmt.Sprintf("a.parquet|%d|%d|%d|%d|%d", n, n, n*(n-1)/2, n-1, n), fmt.Sprintf("c.parquet|%d|%d|%d|%d|%d", n, n, (n-1)*(n-2)/2+7, n-1, n-1)}
 	if !slices.Equal(got, want) {
 		t.Fatalf("intake table per file %v, want %v", got, want)
 	}
-	reason := intakeRows(t, eng, "SELECT reason FROM delta_scan("+intakeQuote(fi.Quarantine)+")")
+	reason := intakeRows(t, eng, "SELECT reason FROM delta_scan("+quoteString(fi.Quarantine)+")")
 	if len(reason) != 1 || !strings.Contains(reason[0], "b.parquet: ") || !strings.Contains(reason[0], "not a number") {
 		t.Fatalf("quarantine reasons %v", reason)
 	}
@@ -669,7 +669,7 @@ func TestIntakeUnknownExtension(t *testing.T) {
 	if !slices.Equal(res.Taken, []string{"a.csv"}) || res.QuarantinedFiles != 1 {
 		t.Fatalf("took %v, quarantined %d", res.Taken, res.QuarantinedFiles)
 	}
-	got := intakeRows(t, eng, "SELECT file, reason FROM delta_scan("+intakeQuote(fi.Quarantine)+")")
+	got := intakeRows(t, eng, "SELECT file, reason FROM delta_scan("+quoteString(fi.Quarantine)+")")
 	if len(got) != 1 || !strings.HasPrefix(got[0], "notes.md|notes.md: ") || !strings.Contains(got[0], `".md"`) {
 		t.Fatalf("quarantine %v", got)
 	}

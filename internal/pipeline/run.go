@@ -406,7 +406,7 @@ func (r *runner) runNode(ctx context.Context, n *Node) error {
 		fs.Status = "skipped"
 		fs.Error = "no data yet in " + missing
 	case n.info.mode == ModeRecompute:
-		err = r.recompute(ctx, n, true)
+		err = r.recompute(ctx, n)
 	default:
 		err = r.runQuery(ctx, n)
 	}
@@ -436,15 +436,10 @@ func (r *runner) tableOf(n *Node) string {
 
 // intake returns the file intake of a node reading read_files (nil otherwise).
 func (r *runner) intake(n *Node) *FileIntake {
-	for _, in := range n.Inputs {
-		if in.kind == refFiles {
-			fi, err := r.p.intakeFor(n, in)
-			if err == nil {
-				return fi
-			}
-		}
+	if n.info == nil {
+		return nil
 	}
-	return nil
+	return n.info.intake
 }
 
 // takeFiles copies new landing files into the node's intake table.
@@ -468,12 +463,6 @@ func (r *runner) takeFiles(ctx context.Context, n *Node) error {
 			Message: fmt.Sprintf("%d new files (%d quarantined)", res.Files, res.QuarantinedFiles)})
 	}
 	return nil
-}
-
-func (r *runner) touch() {
-	r.mu.Lock()
-	r.activity = time.Now()
-	r.mu.Unlock()
 }
 
 // setCaughtUp records whether a node found nothing to do when it last looked at its inputs.
@@ -563,7 +552,7 @@ func (r *runner) runQuery(ctx context.Context, n *Node) error {
 		return err
 	}
 	deps := stream.Deps{Engine: r.p.eng, Log: r.opts.Log, Logger: r.log,
-		OnBatch: func(m stream.BatchMetrics) { r.setCaughtUp(n, false); r.onBatch(n, m) },
+		OnBatch: func(m stream.BatchMetrics) { r.setCaughtUp(n, false); r.onBatch(n, m) }, // any activity re-arms idleness
 		OnIdle:  func() { r.setCaughtUp(n, true) }}
 	_, err := stream.Run(ctx, q, deps)
 	return err
@@ -602,7 +591,6 @@ func (r *runner) missingInput(n *Node) string {
 
 // onBatch records a committed batch.
 func (r *runner) onBatch(n *Node, m stream.BatchMetrics) {
-	r.touch()
 	r.mu.Lock()
 	fs := r.flows[n]
 	fs.Batches++
@@ -681,8 +669,8 @@ type refreshState struct {
 }
 
 // recompute refreshes a recomputed materialized view when one of its inputs changed since the
-// last refresh (or always, with force and no record).
-func (r *runner) recompute(ctx context.Context, n *Node, batch bool) error {
+// last refresh, or when it does not exist yet.
+func (r *runner) recompute(ctx context.Context, n *Node) error {
 	dir := r.p.genDir(n)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -728,7 +716,7 @@ func (r *runner) recompute(ctx context.Context, n *Node, batch bool) error {
 	if err := os.WriteFile(stateFile, b, 0o644); err != nil {
 		return err
 	}
-	r.touch()
+	r.setCaughtUp(n, false) // its readers have something new
 	r.mu.Lock()
 	fs := r.flows[n]
 	fs.Batches++
@@ -840,7 +828,7 @@ func (r *runner) stream(ctx context.Context, nodes []*Node) error {
 				}
 				for ctx.Err() == nil {
 					start := time.Now()
-					if err := r.recompute(ctx, n, false); err != nil {
+					if err := r.recompute(ctx, n); err != nil {
 						fail(n, err)
 						return
 					}

@@ -281,24 +281,21 @@ func (p *Pipeline) sourceSchema(ctx context.Context, n *Node, location string) (
 		}
 		return delta.ToArrowSchema(snap.Schema()), "", nil
 	}
-	if fi := n.info.intake; fi != nil || n.Kind() == StreamingTable {
-		for _, in := range n.Inputs {
-			if in.kind != refFiles {
-				continue
+	if fi := n.info.intake; fi != nil && fi.Table == location {
+		var in *Input
+		for _, i := range n.Inputs {
+			if i.kind == refFiles {
+				in = i
 			}
-			fi, err := p.intakeFor(n, in)
-			if err != nil {
-				return nil, "", err
-			}
-			s, err := p.filesSchema(ctx, fi)
-			if err != nil {
-				return nil, "", &ValidationError{in.Pos, err.Error()}
-			}
-			if s == nil {
-				return nil, fmt.Sprintf("not type-checked: no file matches %s yet (give schema => '...' to check it now)", in.Name), nil
-			}
-			return s, "", nil
 		}
+		s, err := p.filesSchema(ctx, fi)
+		if err != nil {
+			return nil, "", &ValidationError{in.Pos, err.Error()}
+		}
+		if s == nil {
+			return nil, fmt.Sprintf("not type-checked: no file matches %s yet (give schema => '...' to check it now)", in.Name), nil
+		}
+		return s, "", nil
 	}
 	return nil, "", fmt.Errorf("pipeline: %s: no table at %s", n.Name, location)
 }
