@@ -55,6 +55,10 @@ type Event struct {
 	Version int64
 	// Status is ok, failed or stopped; Message says more (the error, the recompute reason).
 	Status, Message string
+	// DataTime (not stored in the table) is how recent the batch's input is: the log timestamp
+	// of the newest record read from a topic, else the newest event time (watermark column) of
+	// its rows; zero when unknown (a view's batch: its inputs' data time applies).
+	DataTime time.Time
 }
 
 var eventSchema = arrow.NewSchema([]arrow.Field{

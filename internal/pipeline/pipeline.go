@@ -58,6 +58,9 @@ type Node struct {
 	Target *Node
 	// Deps are the nodes this one reads (pipeline inputs, a flow's target's flows for a target).
 	Deps []*Node
+	// Schedule is the cron expression of the pipelines entry that lists the node's file ("": the
+	// node runs continuously under strata serve; see Pipeline.Serve).
+	Schedule string
 
 	body *body // the parsed query body (nil for flows and CDC targets)
 	// info is filled by Validate: output schema, compile decisions.
@@ -136,12 +139,18 @@ func Load(ctx context.Context, proj *project.Project, eng *engine.Engine) (*Pipe
 		if err != nil {
 			errs = append(errs, err)
 		}
+		if f.Entry.Schedule != "" {
+			if _, err := ParseSchedule(f.Entry.Schedule); err != nil {
+				return nil, fmt.Errorf("pipeline: %s: pipelines entry of %s: %w", proj.File, rel, err)
+			}
+		}
 		for _, st := range stmts {
 			n, err := p.declare(st, f.Domain())
 			if err != nil {
 				errs = append(errs, err)
 				continue
 			}
+			n.Schedule = f.Entry.Schedule
 			nodes = append(nodes, n)
 		}
 	}

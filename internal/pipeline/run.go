@@ -621,15 +621,55 @@ func (r *runner) onBatch(n *Node, m stream.BatchMetrics) {
 	if r.opts.OnProgress != nil {
 		r.opts.OnProgress(n.Name, done, total)
 	}
+	r.commitOffsets(n, m)
 	newest, _ := m.EventLatency()
 	r.events.add(Event{Time: m.CommittedAt, RunID: r.runID, Mode: r.opts.Mode, Event: EventBatch, Flow: n.Name, Table: r.tableOf(n),
 		Execution: n.info.mode, BatchID: m.BatchID, RowsIn: m.InputRecords, RowsOut: m.OutputRows, RowsDropped: m.DroppedRows,
 		RowsQuarantined: m.QuarantinedRows, RowsLate: m.LateRows, RowsDuplicate: m.DuplicateRows, DurationMS: ms(m.Duration),
-		LatencyMS: ms(newest), Version: m.OutputVersion, Status: "ok"})
+		LatencyMS: ms(newest), Version: m.OutputVersion, Status: "ok", DataTime: dataTime(m)})
 	for _, e := range m.Expectations {
 		r.events.add(Event{Time: m.CommittedAt, RunID: r.runID, Mode: r.opts.Mode, Event: EventExpectation, Flow: n.Name, Table: r.tableOf(n),
 			Execution: n.info.mode, BatchID: m.BatchID, Expectation: e.Name, Passed: e.Passed, Failed: e.Failed, Version: -1, Status: "ok"})
 	}
+}
+
+// GroupPrefix prefixes the log consumer group under which a flow reading a topic records how far
+// it has processed (the group "pipeline:<flow>"), so that log tools and metrics see its lag. The
+// flow's checkpoint, not the group, decides what it reads.
+const GroupPrefix = "pipeline:"
+
+// commitOffsets records the batch's topic positions under the flow's consumer group.
+func (r *runner) commitOffsets(n *Node, m stream.BatchMetrics) {
+	if r.opts.Log == nil || n.info.query == nil {
+		return
+	}
+	for _, src := range n.info.query.Sources {
+		if src.Topic == "" {
+			continue
+		}
+		offsets := map[int32]int64{}
+		for _, rg := range m.Ranges {
+			if rg.Partition.Source == src.Name && !rg.Empty() {
+				offsets[rg.Partition.Partition] = rg.To
+			}
+		}
+		if len(offsets) == 0 {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := r.opts.Log.CommitOffsets(ctx, GroupPrefix+n.Name, src.Topic, offsets); err != nil {
+			r.log.Debug("commit offsets", "flow", n.Name, "topic", src.Topic, "err", err)
+		}
+		cancel()
+	}
+}
+
+// dataTime is the batch's Event.DataTime.
+func dataTime(m stream.BatchMetrics) time.Time {
+	if !m.IngestTimeMax.IsZero() {
+		return m.IngestTimeMax
+	}
+	return m.EventTimeMax
 }
 
 // inputTotal counts the rows a node's stream source holds (0 when unknown): the records of a

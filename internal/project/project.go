@@ -38,6 +38,62 @@ type Config struct {
 	// Pipelines lists the declarative pipeline files (see package pipeline). Each entry is a glob
 	// relative to strata.yaml, or a mapping with files and options.
 	Pipelines []PipelineConfig `yaml:"pipelines"`
+	// Serve configures `strata serve`: addresses, serving endpoints, the dashboard.
+	Serve ServeConfig `yaml:"serve"`
+}
+
+// ServeConfig is the serve: key of strata.yaml.
+type ServeConfig struct {
+	// HTTP and PG are the default listen addresses of the HTTP server and the Postgres wire
+	// endpoint (flags override them; defaults 127.0.0.1:8080 and 127.0.0.1:5433).
+	HTTP string `yaml:"http"`
+	PG   string `yaml:"pg"`
+	// FreshnessSLA is the data latency the project promises (a Go duration, default 5m): tables
+	// older than it are shown as late.
+	FreshnessSLA string `yaml:"freshness_sla"`
+	// FreshnessTables are the tables whose freshness the dashboard shows (default: every
+	// pipeline table).
+	FreshnessTables []string `yaml:"freshness_tables"`
+	// Endpoints are named read-only queries served over HTTP GET.
+	Endpoints []ServeEndpoint `yaml:"endpoints"`
+	// Dashboard is the web dashboard's panels.
+	Dashboard Dashboard `yaml:"dashboard"`
+}
+
+// ServeEndpoint is a query served at a path. The path's {name} segments are parameters: each is
+// parsed as its declared SQL type and substituted into the SQL's {name} placeholders as a
+// literal (never as text), so a request cannot change the query.
+type ServeEndpoint struct {
+	// Path is the URL path, such as /api/users/{id}/stats.
+	Path string `yaml:"path"`
+	// Description says what it answers.
+	Description string `yaml:"description"`
+	// SQL is the query, with {name} placeholders.
+	SQL string `yaml:"sql"`
+	// Params maps each parameter to its type: BIGINT, DOUBLE, VARCHAR, DATE or TIMESTAMP.
+	Params map[string]string `yaml:"params"`
+	// Single answers the first row as an object (404 when there is none) instead of a row set.
+	Single bool `yaml:"single"`
+}
+
+// Dashboard is the serve.dashboard key: a title and panels.
+type Dashboard struct {
+	Title  string           `yaml:"title"`
+	Panels []DashboardPanel `yaml:"panels"`
+}
+
+// DashboardPanel is one chart (or table, or figure) of the dashboard, drawn from a query.
+type DashboardPanel struct {
+	Name  string `yaml:"name"`
+	Title string `yaml:"title"`
+	// Chart is line, bar, hbar, doughnut, table or stat.
+	Chart string `yaml:"chart"`
+	// X is the column on the category/time axis; Y the value columns; Series, if set, splits
+	// the rows into one series per distinct value of that column.
+	X      string   `yaml:"x"`
+	Y      []string `yaml:"y"`
+	Series string   `yaml:"series"`
+	SQL    string   `yaml:"sql"`
 }
 
 // PipelineConfig is one entry of the pipelines: key. In YAML it is either a glob
