@@ -1,15 +1,20 @@
-# Strata build and test entry points. `make test` installs what the tests need (Python readers
-# for the interop tests) and runs the whole suite; CI (.ci/run) calls it.
+# Strata build and test entry points. `make demo` builds strata and runs the e-commerce demo;
+# `make test` installs what the tests need (Python readers for the interop tests, psql and
+# Chromium for the demo's end-to-end test) and runs the whole suite; CI (.ci/run) calls it.
 GO ?= go
 # DuckDB's Arrow interface (internal/engine) needs this build tag.
 export GOFLAGS := -tags=duckdb_arrow $(GOFLAGS)
 PYTHON ?= python3
 PKGS := ./...
 
-.PHONY: build test test-go pydeps vet fmt tour bench clean
+.PHONY: build demo test test-go pydeps sysdeps vet fmt tour bench clean
 
 build:
 	$(GO) build -o bin/strata ./cmd/strata
+
+# The e-commerce demo (examples/ecommerce) on embedded defaults: dashboard on http://127.0.0.1:8080/.
+demo: build
+	bin/strata demo
 
 pydeps:
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r test/requirements.txt
@@ -18,7 +23,14 @@ vet:
 	$(GO) vet $(PKGS)
 	@out=$$(gofmt -l cmd internal test); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-test: pydeps vet test-go
+# Debian packages the end-to-end demo test drives: the psql client and headless Chromium.
+sysdeps:
+	@if ! command -v psql >/dev/null || ! command -v chromium >/dev/null; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql-client chromium >/dev/null; \
+	fi
+
+test: pydeps sysdeps vet test-go
 
 test-go:
 	$(GO) test -count=1 -timeout 20m $(PKGS)

@@ -295,3 +295,17 @@ func Percentile(sorted []time.Duration, p float64) time.Duration {
 	rank := int(float64(len(sorted))*p/100+0.999999999) - 1
 	return sorted[max(0, min(rank, len(sorted)-1))]
 }
+
+// CPUTime is the user plus system CPU time this process has used so far (0 where unknown).
+func CPUTime() time.Duration { return cpuTime() }
+
+// PeakRSS is this process's peak resident set size in bytes since it started or since the last
+// ResetPeakRSS (VmHWM on Linux; 0 elsewhere).
+func PeakRSS() int64 { return selfPeakRSS() }
+
+// RSS is this process's current resident set size in bytes (0 where unknown).
+func RSS() int64 { return selfRSS() }
+
+// ResetPeakRSS makes PeakRSS start again from the current resident set (Linux: clear_refs 5);
+// where that fails, PeakRSS stays the peak since the process started.
+func ResetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }

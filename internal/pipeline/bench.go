@@ -261,7 +261,7 @@ func BenchStream(ctx context.Context, cfg BenchConfig) (*StreamFigures, error) {
 		return nil, err
 	}
 	defer env.close()
-	resetPeakRSS()
+	bench.ResetPeakRSS()
 	g, err := gen.New(gen.Config{Seed: cfg.Seed, Start: time.Now(), Rate: cfg.Rate})
 	if err != nil {
 		return nil, err
@@ -341,7 +341,7 @@ func BenchStream(ctx context.Context, cfg BenchConfig) (*StreamFigures, error) {
 	f := &StreamFigures{TargetRate: cfg.Rate, SampleEvery: cfg.SampleEvery, NumCPU: runtime.NumCPU(),
 		PollInterval: bench.Millis(cfg.PollInterval), Method: streamMethod, Dir: env.dir}
 	f.LoadBefore = bench.LoadAverage()
-	cpu0, start := processCPU(), time.Now()
+	cpu0, start := bench.CPUTime(), time.Now()
 	warm := p.produced
 	var busy time.Duration
 	nextLog := start.Add(10 * time.Second)
@@ -377,7 +377,7 @@ func BenchStream(ctx context.Context, cfg BenchConfig) (*StreamFigures, error) {
 		}
 	}
 	f.Elapsed = bench.Millis(time.Since(start))
-	f.CPU = bench.Millis(processCPU() - cpu0)
+	f.CPU = bench.Millis(bench.CPUTime() - cpu0)
 	f.LoadAfter = bench.LoadAverage()
 	f.Produced = p.produced - warm
 	f.Markers = int64(len(p.markers))
@@ -402,7 +402,7 @@ func BenchStream(ctx context.Context, cfg BenchConfig) (*StreamFigures, error) {
 	if o.err != nil {
 		return nil, fmt.Errorf("%w: stream run: %w", ErrBench, o.err)
 	}
-	f.PeakRSS = peakRSS()
+	f.PeakRSS = bench.PeakRSS()
 
 	for _, n := range env.pl.Nodes {
 		if fs := tr.flowFigures(n); fs != nil {
@@ -1012,13 +1012,13 @@ func BenchBatch(ctx context.Context, cfg BenchConfig) (*BatchFigures, error) {
 	cfg.Logf("batch: %d events in %d NDJSON files (%.1f MB) generated and produced in %s", cfg.Events, len(files), float64(size)/1e6, f.Generate)
 
 	f.LoadBefore = bench.LoadAverage()
-	resetPeakRSS()
-	cpu0, t1 := processCPU(), time.Now()
+	bench.ResetPeakRSS()
+	cpu0, t1 := bench.CPUTime(), time.Now()
 	sum, err := env.pl.Run(ctx, RunOptions{Mode: Batch, Log: env.log})
 	if err != nil {
 		return nil, fmt.Errorf("%w: batch run: %w", ErrBench, err)
 	}
-	f.Pipeline, f.PipelineCPU, f.PipelinePeakRSS = bench.Millis(time.Since(t1)), bench.Millis(processCPU()-cpu0), peakRSS()
+	f.Pipeline, f.PipelineCPU, f.PipelinePeakRSS = bench.Millis(time.Since(t1)), bench.Millis(bench.CPUTime()-cpu0), bench.PeakRSS()
 	f.PipelineEventsPerS = float64(cfg.Events) / f.Pipeline.D().Seconds()
 	f.PipelineMBPS = float64(size) / 1e6 / f.Pipeline.D().Seconds()
 	for _, s := range sum.Flows {
@@ -1052,8 +1052,8 @@ func BenchBatch(ctx context.Context, cfg BenchConfig) (*BatchFigures, error) {
 		{Name: "country_revenue", SQL: "COPY (SELECT country, date, sum(revenue) AS revenue, sum(revenue) / sum(sum(revenue)) OVER (PARTITION BY date) AS share FROM " +
 			silverRead + " WHERE event_type IN ('order', 'refund') GROUP BY country, date) TO " + goldOut("country_revenue") + " (FORMAT parquet)"},
 	}
-	resetPeakRSS()
-	cpu1 := processCPU()
+	bench.ResetPeakRSS()
+	cpu1 := bench.CPUTime()
 	for i := range steps {
 		s := &steps[i]
 		ts := time.Now()
@@ -1068,7 +1068,7 @@ func BenchBatch(ctx context.Context, cfg BenchConfig) (*BatchFigures, error) {
 		s.SQL = strings.ReplaceAll(s.SQL, list, "[the NDJSON files]")
 		cfg.Logf("batch: duckdb %s %s", s.Name, s.Elapsed)
 	}
-	f.DuckDBCPU, f.DuckDBPeakRSS = bench.Millis(processCPU()-cpu1), peakRSS()
+	f.DuckDBCPU, f.DuckDBPeakRSS = bench.Millis(bench.CPUTime()-cpu1), bench.PeakRSS()
 	f.LoadAfter = bench.LoadAverage()
 	f.DuckDBSteps = steps
 	f.DuckDBEventsPerS = float64(cfg.Events) / f.DuckDB.D().Seconds()
@@ -1169,51 +1169,3 @@ func writeEvents(ctx context.Context, cfg *BenchConfig, l log.Log, dir string) (
 	}
 	return files, size, closeFile()
 }
-
-// processCPU is this process's user plus system CPU time from /proc/self/stat (0 where it does
-// not exist; Linux reports it in ticks of 10 ms).
-func processCPU() time.Duration {
-	data, err := os.ReadFile("/proc/self/stat")
-	if err != nil {
-		return 0
-	}
-	s := string(data)
-	i := strings.LastIndexByte(s, ')') // the command name may hold spaces
-	if i < 0 {
-		return 0
-	}
-	fields := strings.Fields(s[i+1:])
-	if len(fields) < 13 {
-		return 0
-	}
-	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
-	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0
-	}
-	return time.Duration(utime+stime) * 10 * time.Millisecond
-}
-
-// peakRSS is this process's peak resident set since the last resetPeakRSS (VmHWM; 0 where
-// unknown).
-func peakRSS() int64 {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			f := strings.Fields(rest)
-			if len(f) > 0 {
-				if kb, err := strconv.ParseInt(f[0], 10, 64); err == nil {
-					return kb * 1024
-				}
-			}
-		}
-	}
-	return 0
-}
-
-// resetPeakRSS resets the peak resident set to the current one (Linux: clear_refs 5); where that
-// fails, peakRSS stays the peak since the process started.
-func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }

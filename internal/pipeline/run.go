@@ -551,9 +551,16 @@ func (r *runner) runQuery(ctx context.Context, n *Node) error {
 	if err := os.MkdirAll(q.Checkpoint, 0o755); err != nil {
 		return err
 	}
+	batches := 0
 	deps := stream.Deps{Engine: r.p.eng, Log: r.opts.Log, Logger: r.log,
-		OnBatch: func(m stream.BatchMetrics) { r.setCaughtUp(n, false); r.onBatch(n, m) }, // any activity re-arms idleness
-		OnIdle:  func() { r.setCaughtUp(n, true) }}
+		OnBatch: func(m stream.BatchMetrics) {
+			r.setCaughtUp(n, false) // any activity re-arms idleness
+			r.onBatch(n, m)
+			if batches++; r.opts.Mode == Stream && batches%compactBatches == 0 {
+				r.compactOwn(ctx, n, q.Output.Table)
+			}
+		},
+		OnIdle: func() { r.setCaughtUp(n, true) }}
 	_, err := stream.Run(ctx, q, deps)
 	return err
 }
@@ -630,6 +637,31 @@ func (r *runner) onBatch(n *Node, m stream.BatchMetrics) {
 	for _, e := range m.Expectations {
 		r.events.add(Event{Time: m.CommittedAt, RunID: r.runID, Mode: r.opts.Mode, Event: EventExpectation, Flow: n.Name, Table: r.tableOf(n),
 			Execution: n.info.mode, BatchID: m.BatchID, Expectation: e.Name, Passed: e.Passed, Failed: e.Failed, Version: -1, Status: "ok"})
+	}
+}
+
+// compactBatches is how often (in batches) a stream run checks whether a table its query rewrites
+// by key (an incremental view, an AUTO CDC target) needs compacting.
+const compactBatches = 20
+
+// compactOwn compacts the table a node's query writes by upserts when it holds many small files.
+// It runs on the query's goroutine between two batches (OnBatch), so no write of the query
+// races with it: the upserts read the files they replace, which a concurrent OPTIMIZE would
+// remove under them. Append-only tables are compacted by Pipeline.Serve instead. Failures are
+// logged; the next check tries again.
+func (r *runner) compactOwn(ctx context.Context, n *Node, loc string) {
+	if n.info.mode != ModeIncremental && n.info.mode != ModeCDC || smallFiles(ctx, loc) < DefaultCompactMinFiles {
+		return
+	}
+	res, err := r.p.eng.Optimize(ctx, loc, engine.OptimizeOptions{MinFileSize: compactSmallFile, TargetFileSize: compactTarget})
+	if err != nil {
+		if ctx.Err() == nil {
+			r.log.Warn("compaction failed; will retry", "table", loc, "err", err)
+		}
+		return
+	}
+	if res.Committed {
+		r.log.Info("compacted", "table", loc, "files_removed", res.Metrics.NumRemovedFiles, "files_added", res.Metrics.NumAddedFiles, "version", res.Version)
 	}
 }
 

@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/stratalake/strata/internal/engine"
+	"github.com/stratalake/strata/internal/table"
 )
 
 // ErrBadSchedule reports a schedule: that is not a cron expression.
@@ -84,7 +87,18 @@ type ServeOptions struct {
 	OnScheduled func(s Schedule, next time.Time)
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+	// CompactEvery is how often the append-only tables of the stream run are checked for
+	// small files (default DefaultCompactEvery; negative: never); a table with at least
+	// CompactMinFiles files below the target size is compacted (OPTIMIZE, bin-packing).
+	CompactEvery    time.Duration
+	CompactMinFiles int
 }
+
+// Defaults of ServeOptions' compaction.
+const (
+	DefaultCompactEvery    = 30 * time.Second
+	DefaultCompactMinFiles = 32
+)
 
 // Serve keeps the pipeline running until ctx ends: the tables without a schedule as one stream
 // run, and each schedule's tables as a batch run at the times of its cron expression (UTC), one
@@ -151,6 +165,13 @@ func (p *Pipeline) Serve(ctx context.Context, opts ServeOptions) error {
 			}
 		}()
 	}
+	if opts.CompactEvery >= 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.compactLoop(ctx, opts, logger)
+		}()
+	}
 	var err error
 	if cont := p.Continuous(); len(cont) > 0 {
 		ro := opts.Run
@@ -167,4 +188,91 @@ func (p *Pipeline) Serve(ctx context.Context, opts ServeOptions) error {
 	cancel()
 	wg.Wait()
 	return err
+}
+
+// compactLoop compacts the stream run's append-only tables now and then. A stream writes a few
+// small files per batch; readers (and the queries clients send) slow down with every file a table
+// holds, so a long-running pipeline compacts them as Delta's auto compaction does. Only tables
+// written by blind appends are compacted: the rewrite (dataChange false, which streaming readers
+// skip) never conflicts with their writers, whereas a view's upserts read the files they replace.
+// A compaction that fails (a conflict, a storage error) is logged and tried again later.
+func (p *Pipeline) compactLoop(ctx context.Context, opts ServeOptions, logger *slog.Logger) {
+	every := opts.CompactEvery
+	if every == 0 {
+		every = DefaultCompactEvery
+	}
+	minFiles := opts.CompactMinFiles
+	if minFiles <= 0 {
+		minFiles = DefaultCompactMinFiles
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, loc := range p.appendOnlyLocations() {
+			if ctx.Err() != nil {
+				return
+			}
+			if !tableExists(loc) || smallFiles(ctx, loc) < minFiles {
+				continue
+			}
+			res, err := p.eng.Optimize(ctx, loc, engine.OptimizeOptions{MinFileSize: compactSmallFile, TargetFileSize: compactTarget})
+			switch {
+			case err != nil && ctx.Err() == nil:
+				logger.Warn("compaction failed; will retry", "table", loc, "err", err)
+			case err == nil && res.Committed:
+				logger.Info("compacted", "table", loc, "files_removed", res.Metrics.NumRemovedFiles, "files_added", res.Metrics.NumAddedFiles, "version", res.Version)
+			}
+		}
+	}
+}
+
+// Compaction sizes: files under compactSmallFile are packed into files of about compactTarget.
+const (
+	compactSmallFile = 8 << 20
+	compactTarget    = 64 << 20
+)
+
+// appendOnlyLocations lists the tables of the stream run written only by blind appends: streaming
+// tables without AUTO CDC flows, their late and quarantine tables, file intake tables, and the
+// pipeline event log.
+func (p *Pipeline) appendOnlyLocations() []string {
+	var out []string
+	if loc, err := p.Project.TableLocation("_strata", "pipeline_events"); err == nil {
+		out = append(out, loc)
+	}
+	for _, n := range p.Tables() {
+		if n.Schedule != "" || n.Kind() != StreamingTable || len(n.Flows) > 0 || n.info == nil || n.info.mode != ModeStream {
+			continue
+		}
+		out = append(out, n.Location, n.Location+"_late", n.Location+"_quarantine")
+		if fi := n.info.intake; fi != nil {
+			out = append(out, fi.Table, fi.Quarantine)
+		}
+	}
+	return out
+}
+
+// smallFiles counts the files of a table's latest snapshot smaller than compactSmallFile (0 when
+// it cannot be read).
+func smallFiles(ctx context.Context, loc string) int {
+	t, err := table.Open(ctx, loc)
+	if err != nil {
+		return 0
+	}
+	snap, err := t.Snapshot(ctx, -1)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, f := range snap.Files() {
+		if f.Size < compactSmallFile {
+			n++
+		}
+	}
+	return n
 }
