@@ -72,6 +72,6 @@ func newRoot(g *globals) *cobra.Command {
 	pf.StringVar(&g.s3Endpoint, "s3-endpoint", "", "S3-compatible endpoint for s3:// locations (default: $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, or AWS)")
 	pf.BoolVarP(&g.quiet, "quiet", "q", false, "no progress output")
 	root.AddCommand(newTableCmd(g), newSQLCmd(g), newInitCmd(g))
-	root.AddCommand(newBenchCmd(g), newGenCmd(g), newLogCmd(g), newPipelineCmd(g))
+	root.AddCommand(newBenchCmd(g), newGenCmd(g), newLogCmd(g), newPipelineCmd(g), newServeCmd(g), newDemoCmd(g))
 	return root
 }

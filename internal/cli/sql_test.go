@@ -82,6 +82,10 @@ func TestSQLFormats(t *testing.T) {
 		// Tabular upkeep results in every format.
 		{[]string{"-c", "SHOW TABLES", "--format", "csv"}, "domain,table,location,version,numFiles,sizeInBytes\nsales,orders,"},
 		{[]string{"-c", "DESCRIBE HISTORY sales.orders LIMIT 1", "--json"}, "{\"version\":2,"},
+		// DESCRIBE, SHOW and SUMMARIZE of a project table (its view takes no alias there).
+		{[]string{"-c", "DESCRIBE sales.orders", "--format", "csv"}, "column_name,column_type,null,key,default,extra\nid,"},
+		{[]string{"-c", "SHOW sales.orders", "--format", "csv"}, "column_name,column_type,null,key,default,extra\nid,"},
+		{[]string{"-c", "SUMMARIZE sales.orders", "--format", "csv"}, "column_name,column_type,min,max,"},
 		// Commands: a summary line in table format, their fields as one row otherwise.
 		{[]string{"-c", "VACUUM sales.orders"}, "vacuumed sales.orders: deleted 0 files (0 B) unreferenced for more than 168 hours\n"},
 		{[]string{"-c", "VACUUM sales.orders", "--json"}, "{\"dryRun\":false,\"location\":"},

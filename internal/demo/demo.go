@@ -124,8 +124,12 @@ type FeedStats struct {
 	Started  time.Time `json:"started"`
 	// Produced counts the records produced per topic.
 	Produced map[string]int64 `json:"produced"`
-	// Events sums the event generator's stats over the segments.
-	Events gen.Stats `json:"events"`
+	// Events sums the event generator's stats over the segments. Its late events are delivered
+	// 15 minutes or more after their event time, so none comes in a segment's first minutes;
+	// EventsLate counts the feed's own: on-time events sent with an event time 15 minutes to 2
+	// hours in the past (an offline device's upload).
+	Events     gen.Stats `json:"events"`
+	EventsLate int64     `json:"events_late"`
 	// Orders by delivery: duplicates (a record sent twice), malformed (broken JSON or a bad
 	// total), late (sent with an order time 15 minutes to 2 hours in the past).
 	OrderDuplicates int64 `json:"order_duplicates"`
@@ -246,7 +250,7 @@ func (f *Feed) Run(ctx context.Context) error {
 	start := f.opts.Now().UTC().Add(-warmup)
 	seed := f.opts.Seed + uint64(segment)
 	events, err := gen.New(gen.Config{Seed: seed, Start: start, Rate: f.opts.Rate, Users: f.opts.Users,
-		Products: f.opts.Products, Anomalies: *f.opts.Anomalies})
+		Products: f.opts.Products, Anomalies: *f.opts.Anomalies, OrderBase: uint64(segment) * orderSegment})
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
@@ -262,6 +266,7 @@ func (f *Feed) Run(ctx context.Context) error {
 		}
 	}
 	orders := newOrderBuilder(seed)
+	late := rand.New(rand.NewPCG(seed, seed^0x1A7E))
 	f.mu.Lock()
 	evBase := f.stats.Events
 	orders.base = [3]int64{f.stats.OrderDuplicates, f.stats.OrderMalformed, f.stats.OrderLate}
@@ -292,6 +297,13 @@ func (f *Feed) Run(ctx context.Context) error {
 		now := f.opts.Now().UnixMicro()
 		evRecs, ordRecs, custRecs = evRecs[:0], ordRecs[:0], custRecs[:0]
 		for nextEv.Arrival <= now && len(evRecs) < maxProduce {
+			if nextEv.Anomaly == gen.OnTime && nextEv.Malformation == gen.WellFormed && late.Float64() < eventLateShare {
+				// A device that was offline uploads an old event: 15 minutes to 2 hours late.
+				nextEv.TS -= int64(15*60+late.IntN(105*60)) * 1_000_000
+				f.mu.Lock()
+				f.stats.EventsLate++
+				f.mu.Unlock()
+			}
 			buf = gen.AppendJSON(buf[:0], &nextEv)
 			evRecs = append(evRecs, log.Record{Key: userKey(nextEv.UserID), Value: trimNewline(buf)})
 			ordRecs = orders.add(&nextEv, ordRecs)
@@ -310,16 +322,10 @@ func (f *Feed) Run(ctx context.Context) error {
 				continue
 			}
 			for i := 0; i < len(p.recs); i += produceChunk {
-				if _, err := f.log.Produce(ctx, p.topic, p.recs[i:min(i+produceChunk, len(p.recs))]); err != nil {
-					if ctx.Err() != nil {
-						return f.stop()
-					}
-					return fmt.Errorf("demo: produce to %s: %w", p.topic, err)
+				if err := f.produce(ctx, p.topic, p.recs[i:min(i+produceChunk, len(p.recs))]); err != nil {
+					return err
 				}
 			}
-			f.mu.Lock()
-			f.stats.Produced[p.topic] += int64(len(p.recs))
-			f.mu.Unlock()
 		}
 		f.mu.Lock()
 		f.stats.Events = addStats(evBase, events.Stats())
@@ -341,6 +347,21 @@ const (
 	maxProduce   = 50_000
 	produceChunk = 5_000
 )
+
+// produce appends records to a topic and counts them. A stop (ctx) does not interrupt a produce
+// under way: a produce cut short could leave its records in the log without the feed counting
+// them, and the counts are how a test accounts for every record.
+func (f *Feed) produce(ctx context.Context, topic string, recs []log.Record) error {
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if _, err := f.log.Produce(pctx, topic, recs); err != nil {
+		return fmt.Errorf("demo: produce to %s: %w", topic, err)
+	}
+	f.mu.Lock()
+	f.stats.Produced[topic] += int64(len(recs))
+	f.mu.Unlock()
+	return nil
+}
 
 // stop saves the stats on the way out.
 func (f *Feed) stop() error {
@@ -373,11 +394,10 @@ func (f *Feed) produceSnapshot(ctx context.Context, c *gen.Customers) error {
 		if len(recs) == 0 {
 			return nil
 		}
-		if _, err := f.log.Produce(ctx, TopicCustomers, recs); err != nil {
-			return fmt.Errorf("demo: produce the customers snapshot: %w", err)
+		if err := f.produce(ctx, TopicCustomers, recs); err != nil {
+			return err
 		}
 		f.mu.Lock()
-		f.stats.Produced[TopicCustomers] += int64(len(recs))
 		f.stats.CustomerChanges["snapshot"] += int64(len(recs))
 		f.mu.Unlock()
 		recs = recs[:0]
@@ -500,8 +520,13 @@ func newOrderBuilder(seed uint64) *orderBuilder {
 	return &orderBuilder{rng: rand.New(rand.NewPCG(seed, seed^0x0DE5)), lines: map[uint64][]orderLine{}}
 }
 
-// Shares of the orders topic's own anomalies.
+// orderSegment separates the order numbers of the feed's segments (ORD-0100000001 is the first
+// order of segment 1).
+const orderSegment = 100_000_000
+
+// Shares of the orders topic's own anomalies, and of the events the feed sends late.
 const (
+	eventLateShare      = 0.004
 	orderDuplicateShare = 0.01
 	orderMalformedShare = 0.003
 	orderLateShare      = 0.003

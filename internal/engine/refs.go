@@ -351,8 +351,10 @@ func (e *Engine) baseTableRef(st statement, n map[string]any) (*tableRef, error)
 	}
 	ref := &tableRef{Name: schema + "." + name, Domain: schema, Table: name, Location: loc, Version: -1}
 	ref.Alias, _ = n["alias"].(string)
-	// TABLE name takes no alias: there, the view keeps its own name (no column names it).
-	ref.HasAlias = ref.Alias != "" || i > 0 && st.Tokens[i-1].is("TABLE")
+	// TABLE name, DESCRIBE name, SHOW name and SUMMARIZE name take no alias: there, the view keeps
+	// its own name (no column names it).
+	ref.HasAlias = ref.Alias != "" || i > 0 && (st.Tokens[i-1].is("TABLE") || st.Tokens[i-1].is("DESCRIBE") ||
+		st.Tokens[i-1].is("SHOW") || st.Tokens[i-1].is("SUMMARIZE"))
 	ref.Edits = []edit{{Start: st.Tokens[i].Start, End: st.Tokens[i+2].End, Text: "\x00view"}}
 	if at, ok := n["at_clause"].(map[string]any); ok && at != nil {
 		if err := parseAtClause(st, i+3, ref); err != nil {
@@ -579,9 +581,11 @@ func (e *Engine) findTokenRefs(ctx context.Context, st statement) ([]*tableRef, 
 		}
 		ref := &tableRef{Name: t.name() + "." + toks[i+2].name(), Domain: t.name(), Table: toks[i+2].name(), Location: loc, Version: -1}
 		ref.Edits = []edit{{Start: t.Start, End: toks[i+2].End, Text: "\x00view"}}
-		// An alias right after the name is kept by the caller.
+		// An alias right after the name is kept by the caller; DESCRIBE, SHOW and SUMMARIZE take
+		// a bare name (no alias).
 		ref.HasAlias = i+3 < len(toks) && (toks[i+3].is("AS") || toks[i+3].Kind == tokQuoted ||
-			(toks[i+3].Kind == tokIdent && !isKeyword(toks[i+3].Text)))
+			(toks[i+3].Kind == tokIdent && !isKeyword(toks[i+3].Text))) ||
+			i > 0 && (toks[i-1].is("DESCRIBE") || toks[i-1].is("SHOW") || toks[i-1].is("SUMMARIZE"))
 		next := i + 2
 		// Time travel after the name and its alias (desugarTimeTravel put the alias first).
 		if j := aliasEnd(toks, i+3); j+1 < len(toks) && toks[j].is("AT") && toks[j+1].punct("(") {

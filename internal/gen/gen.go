@@ -165,6 +165,9 @@ type Config struct {
 	Products int
 	// Anomalies are the shares of anomalous events (zero value: none).
 	Anomalies Anomalies
+	// OrderBase offsets order numbers: the first order is OrderBase+1 (generators whose streams
+	// go to one place, such as the demo's successive runs, keep their orders apart with it).
+	OrderBase uint64
 }
 
 // RateFor returns the Rate at which rows events span about days days: a little more than
@@ -392,6 +395,7 @@ func New(cfg Config) (*Generator, error) {
 		catalog:     buildCatalog(c.Seed, c.Products),
 		prodPop:     newPermutation(uint64(c.Products), c.Seed^0x5A5A),
 		nextSession: c.Start.UnixMicro(),
+		orders:      c.OrderBase,
 	}
 	return g, nil
 }
