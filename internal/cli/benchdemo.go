@@ -65,8 +65,8 @@ func printBenchDemo(w io.Writer, f *platform.BenchFigures) {
 		fmt.Fprintf(w, "  %-34s p50 %6.1f  p99 %6.1f  max %6.1f\n", n, q.P50, q.P99, q.Max)
 	}
 	for _, l := range []platform.LoadFigures{f.Load, f.Reference} {
-		fmt.Fprintf(w, "%s %-9s %d requests (%.0f/s), %d errors: p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
-			f.Endpoint, l.Phase, l.Sent, l.AchievedRPS, l.Errors, l.LatencyMS.P50, l.LatencyMS.P99, l.LatencyMS.Max)
+		fmt.Fprintf(w, "%s %-9s %d requests (%.0f/s, %d from the cache), %d errors: p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+			f.Endpoint, l.Phase, l.Sent, l.AchievedRPS, l.FromCache, l.Errors, l.LatencyMS.P50, l.LatencyMS.P99, l.LatencyMS.Max)
 	}
 	fmt.Fprintf(w, "p99 while ingesting / p99 idle: %.2fx\n", f.P99Ratio)
 	fmt.Fprintf(w, "process: %.2f cores, RSS p50 %.0f MB, max %.0f MB, peak %.0f MB\n", f.CPUCores, f.RSSMB.P50, f.RSSMB.Max, f.PeakRSSMB)

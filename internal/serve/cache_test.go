@@ -39,54 +39,72 @@ type endpointAnswer struct {
 // getEndpoint asks an endpoint; noCache sends Cache-Control: no-cache.
 func getEndpoint(t testing.TB, ts *httptest.Server, path string, noCache bool) endpointAnswer {
 	t.Helper()
-	req, err := http.NewRequest("GET", ts.URL+path, nil)
+	a, err := fetchEndpoint(ts, path, noCache)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return a
+}
+
+// fetchEndpoint asks an endpoint (for goroutines other than the test's: it reports errors
+// instead of failing the test). An answer 200 is decoded, and its source field must match the
+// header.
+func fetchEndpoint(ts *httptest.Server, path string, noCache bool) (endpointAnswer, error) {
+	req, err := http.NewRequest("GET", ts.URL+path, nil)
+	if err != nil {
+		return endpointAnswer{}, err
 	}
 	if noCache {
 		req.Header.Set("Cache-Control", "no-cache")
 	}
 	resp, err := ts.Client().Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return endpointAnswer{}, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatal(err)
+		return endpointAnswer{}, err
 	}
 	a := endpointAnswer{code: resp.StatusCode, source: resp.Header.Get("X-Strata-Source"), raw: b}
 	if a.code == http.StatusOK {
-		a.row, a.versions = splitSingle(t, b)
+		if a.row, a.versions, err = parseSingle(b); err != nil {
+			return a, fmt.Errorf("%s: %w", path, err)
+		}
 		if src, _ := a.row["source"].(string); src != a.source {
-			t.Errorf("%s: source %q in the body, %q in the header", path, src, a.source)
+			return a, fmt.Errorf("%s: source %q in the body, %q in the header", path, src, a.source)
 		}
 		delete(a.row, "source")
 	}
-	return a
+	return a, nil
 }
 
-// splitSingle decodes a single endpoint's answer into its row (without as_of, elapsed_ms and
+// parseSingle decodes a single endpoint's answer into its row (without as_of, elapsed_ms and
 // versions) and its versions.
-func splitSingle(t testing.TB, b []byte) (map[string]any, map[string]int64) {
-	t.Helper()
-	row := decode[map[string]any](t, b)
-	versions := map[string]int64{}
-	vs, _ := row["versions"].(map[string]any)
-	for k, v := range vs {
-		n, err := v.(json.Number).Int64()
-		if err != nil {
-			t.Fatalf("versions %s: %v", b, err)
-		}
-		versions[k] = n
+func parseSingle(b []byte) (map[string]any, map[string]int64, error) {
+	var row map[string]any
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.UseNumber()
+	if err := dec.Decode(&row); err != nil {
+		return nil, nil, fmt.Errorf("decoding %s: %w", b, err)
 	}
+	vs, _ := row["versions"].(map[string]any)
 	if row["as_of"] == nil || row["elapsed_ms"] == nil || vs == nil {
-		t.Errorf("as_of, elapsed_ms or versions missing: %s", b)
+		return nil, nil, fmt.Errorf("as_of, elapsed_ms or versions missing: %s", b)
+	}
+	versions := map[string]int64{}
+	for k, v := range vs {
+		n, ok := v.(json.Number)
+		version, err := n.Int64()
+		if !ok || err != nil {
+			return nil, nil, fmt.Errorf("versions of %s: %v is not a version", b, v)
+		}
+		versions[k] = version
 	}
 	delete(row, "as_of")
 	delete(row, "elapsed_ms")
 	delete(row, "versions")
-	return row, versions
+	return row, versions, nil
 }
 
 // engineRowAt runs an endpoint's SQL through /api/sql with {id} set and its table read at the
@@ -289,17 +307,18 @@ func TestEndpointCacheFollowsCommits(t *testing.T) {
 	)
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
+	defer func() { stop(); wg.Wait() }() // also when the test fails early
 	for c := 0; c < 4; c++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := int64(c); ctx.Err() == nil; i++ {
 				id := i%20 + 1
-				a := getEndpoint(t, f.ts, fmt.Sprintf("/api/users/%d/stats", id), false)
+				a, err := fetchEndpoint(f.ts, fmt.Sprintf("/api/users/%d/stats", id), false)
 				requests.Add(1)
-				if a.code != http.StatusOK {
+				if err != nil || a.code != http.StatusOK {
 					if failed.Add(1) <= 5 {
-						t.Errorf("user %d during the reloads: %d %s", id, a.code, a.raw)
+						t.Errorf("user %d during the reloads: %d %s %v", id, a.code, a.raw, err)
 					}
 					continue
 				}
@@ -342,7 +361,10 @@ func TestEndpointCacheFollowsCommits(t *testing.T) {
 	versions := map[int64]bool{}
 	for k, raw := range seen {
 		versions[k.version] = true
-		row, _ := splitSingle(t, raw)
+		row, _, err := parseSingle(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
 		delete(row, "source")
 		if want := engineRowAt(t, f.ts, sql, "gold.user_stats", k.version, k.id); !reflect.DeepEqual(row, want) {
 			t.Errorf("user %d: answered %s, the engine reads %v at version %d", k.id, raw, want, k.version)

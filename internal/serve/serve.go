@@ -10,10 +10,12 @@
 //   - readonly.go: the read-only statement check and the endpoint placeholders;
 //   - query.go, values.go: running a query and encoding Arrow results as JSON, CSV or Arrow IPC;
 //   - tables.go, pipelines.go, endpoints.go, dashboard.go, sse.go, metrics.go, assets.go: the
-//     handlers.
+//     handlers;
+//   - cache.go: the endpoints' hot store, in-memory copies of the tables they read.
 //
 // Every query goes through the engine (so through the one place that resolves domain.table
-// names); the server itself only reads Delta logs (table details and history) directly.
+// names), except the endpoints' queries answered from the hot store, whose copies the engine
+// loads; the server itself only reads Delta logs (table details and history) directly.
 package serve
 
 import (

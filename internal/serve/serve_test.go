@@ -232,6 +232,7 @@ func newFixture(t testing.TB) *fixture {
 	}
 	f.ts = httptest.NewServer(f.srv.Handler())
 	t.Cleanup(f.ts.Close)
+	t.Cleanup(func() { f.srv.Close() }) // runs before the engine's: the hot store reads through it
 	return f
 }
 
