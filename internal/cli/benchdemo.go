@@ -68,6 +68,6 @@ func printBenchDemo(w io.Writer, f *platform.BenchFigures) {
 		fmt.Fprintf(w, "%s %-9s %d requests (%.0f/s, %d from the cache), %d errors: p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
 			f.Endpoint, l.Phase, l.Sent, l.AchievedRPS, l.FromCache, l.Errors, l.LatencyMS.P50, l.LatencyMS.P99, l.LatencyMS.Max)
 	}
-	fmt.Fprintf(w, "p99 while ingesting / p99 idle: %.2fx\n", f.P99Ratio)
+	fmt.Fprintf(w, "the pipelines caught up %.0f s after the generator stopped; p99 while ingesting / p99 idle: %.2fx\n", f.DrainS, f.P99Ratio)
 	fmt.Fprintf(w, "process: %.2f cores, RSS p50 %.0f MB, max %.0f MB, peak %.0f MB\n", f.CPUCores, f.RSSMB.P50, f.RSSMB.Max, f.PeakRSSMB)
 }

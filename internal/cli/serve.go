@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -23,7 +24,8 @@ func newServeCmd(g *globals) *cobra.Command {
 		Long: `Run a project: its pipelines (tables without a schedule as a stream; each pipelines entry with a
 schedule as a batch at its cron times, and once at start), the HTTP API and web dashboard
 (--http), the Postgres wire protocol (--pg; psql, Grafana, Metabase connect as to Postgres, user
-strata, database strata, no password from loopback), /metrics and /healthz. Ctrl-C stops everything
+strata, database strata, no password from loopback; beyond loopback the password is
+$STRATA_PG_PASSWORD), /metrics and /healthz. Ctrl-C stops everything
 cleanly; the next start resumes where it stopped.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -110,6 +112,7 @@ func runPlatform(ctx context.Context, g *globals, p *project.Project, o platform
 		level = slog.LevelWarn
 	}
 	o.Logger = slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level}))
+	o.PGPassword = os.Getenv("STRATA_PG_PASSWORD")
 	o.Stdout = g.stdout
 	if o.Storage.S3Endpoint == "" {
 		o.Storage = g.storageOptions()

@@ -92,7 +92,9 @@ type BenchFigures struct {
 	// Load is the serving endpoint under load while ingesting, and the same load once the
 	// generator stopped and the pipelines drained (the reference); P99Ratio = loaded p99 over
 	// reference p99.
-	Load      LoadFigures `json:"load"`
+	Load LoadFigures `json:"load"`
+	// DrainS is how long the pipelines took, once the generator stopped, to catch up.
+	DrainS    float64     `json:"drain_s"`
 	Reference LoadFigures `json:"reference"`
 	P99Ratio  float64     `json:"p99_ratio"`
 	// CPUCores is the process's CPU time over the measured window divided by its length;
@@ -235,9 +237,11 @@ func Bench(ctx context.Context, cfg BenchConfig) (*BenchFigures, error) {
 			return nil, err
 		}
 	}
-	if err := waitIdle(ctx, client, base, 5*time.Minute); err != nil {
+	drainStart := time.Now()
+	if err := waitIdle(ctx, client, base, 10*time.Minute); err != nil {
 		logger.Warn("bench: pipelines still busy; measuring the reference anyway", "err", err)
 	}
+	fig.DrainS = time.Since(drainStart).Seconds()
 	fig.Reference = loadPhase(ctx, client, base, endpoint, cfg, "idle", min(cfg.Duration, 20*time.Second))
 	if fig.Reference.LatencyMS.P99 > 0 {
 		fig.P99Ratio = fig.Load.LatencyMS.P99 / fig.Reference.LatencyMS.P99
@@ -343,39 +347,38 @@ func tableFreshness(client *http.Client, base string, tables map[string]bool) ma
 // isGold says whether a table is one of the analytics domain's (the gold data products).
 func isGold(name string) bool { return len(name) > 10 && name[:10] == "analytics." }
 
-// waitIdle waits until no pipeline flow has taken input for 5 seconds (GET /api/pipelines).
+// waitIdle waits until no table has taken a new version for 5 seconds (GET /api/tables): the
+// pipelines have caught up with everything produced.
 func waitIdle(ctx context.Context, client *http.Client, base string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	quiet := 0
-	var last int64 = -1
+	last := ""
 	for time.Now().Before(deadline) {
 		if err := sleepCtx(ctx, time.Second); err != nil {
 			return err
 		}
-		resp, err := client.Get(base + "/api/pipelines")
+		resp, err := client.Get(base + "/api/tables")
 		if err != nil {
 			continue
 		}
 		var body struct {
-			Flows []struct {
-				RowsIn int64 `json:"rows_in"`
-			} `json:"flows"`
+			Tables []struct {
+				Name    string `json:"name"`
+				Version int64  `json:"version"`
+			} `json:"tables"`
 		}
 		err = json.NewDecoder(resp.Body).Decode(&body)
 		resp.Body.Close()
 		if err != nil {
 			continue
 		}
-		var total int64
-		for _, f := range body.Flows {
-			total += f.RowsIn
-		}
-		if total == last {
+		cur := fmt.Sprint(body.Tables)
+		if cur == last {
 			quiet++
 		} else {
 			quiet = 0
 		}
-		last = total
+		last = cur
 		if quiet >= 5 {
 			return nil
 		}

@@ -54,6 +54,10 @@ type Options struct {
 	Feed *demo.FeedOptions
 	// NoPipelines serves the tables without running the pipelines.
 	NoPipelines bool
+	// PGPassword is the password of the Postgres endpoint's user strata. Without one, the
+	// endpoint accepts only loopback connections (and Run refuses a non-loopback address);
+	// loopback connections never need it.
+	PGPassword string
 	// Trigger is how often each streaming query looks for new input (default DefaultTrigger):
 	// Spark's processing-time trigger. Shorter lowers latency and costs CPU per query.
 	Trigger time.Duration
@@ -100,12 +104,18 @@ func Run(ctx context.Context, p *project.Project, o Options) error {
 		return fmt.Errorf("serve: HTTP address %s: %w (choose another with --http)", httpAddr, err)
 	}
 	defer httpLn.Close()
+	if !isLoopback(httpLn.Addr()) {
+		logger.Warn("the HTTP API listens beyond loopback and has no authentication: anyone who reaches it can run queries", "addr", httpLn.Addr().String())
+	}
 	var pgLn net.Listener
 	if pgAddr != "off" {
 		if pgLn, err = net.Listen("tcp", pgAddr); err != nil {
 			return fmt.Errorf("serve: Postgres address %s: %w (choose another with --pg, or --pg off)", pgAddr, err)
 		}
 		defer pgLn.Close()
+		if !isLoopback(pgLn.Addr()) && o.PGPassword == "" {
+			return fmt.Errorf("serve: the Postgres endpoint on %s accepts connections beyond loopback: set a password (STRATA_PG_PASSWORD) or listen on 127.0.0.1", pgLn.Addr())
+		}
 	}
 
 	opts := engine.Options{Project: p, Storage: o.Storage, MemoryLimit: o.MemoryLimit}
@@ -172,7 +182,7 @@ func Run(ctx context.Context, p *project.Project, o Options) error {
 	}
 	var pg *pgwire.Server
 	if pgLn != nil {
-		if pg, err = pgwire.New(pgwire.Options{Engine: serving, TrustLoopback: true, Logger: logger.With("component", "pg")}); err != nil {
+		if pg, err = pgwire.New(pgwire.Options{Engine: serving, TrustLoopback: true, Password: o.PGPassword, Logger: logger.With("component", "pg")}); err != nil {
 			return err
 		}
 	}
@@ -266,6 +276,12 @@ func (h warnOnly) WithAttrs(attrs []slog.Attr) slog.Handler {
 }
 
 func (h warnOnly) WithGroup(name string) slog.Handler { return warnOnly{h.Handler.WithGroup(name)} }
+
+// isLoopback says whether a listener's address is a loopback one.
+func isLoopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
+}
 
 func firstNonEmpty(vals ...string) string {
 	for _, v := range vals {
