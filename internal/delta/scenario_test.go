@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,7 +31,14 @@ import (
 // [dv=<inline z85>:<size>:<card>] [nochange]`, `remove <path> [nochange]`, `txn <app> <version>`,
 // `domain <name> <config> [removed]`, `info blind` (commitInfo with isBlindAppend).
 func TestScenarios(t *testing.T) {
-	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
+	// testdata/fuzz holds Go fuzz corpora, not scenarios: walk the scenario folders only.
+	for _, dir := range []string{"testdata/replay", "testdata/conflicts"} {
+		t.Run(filepath.Base(dir), func(t *testing.T) { walkScenarios(t, dir) })
+	}
+}
+
+func walkScenarios(t *testing.T, dir string) {
+	datadriven.Walk(t, dir, func(t *testing.T, path string) {
 		store, err := storage.NewLocal(t.TempDir())
 		if err != nil {
 			t.Fatal(err)
