@@ -149,8 +149,9 @@ type Feed struct {
 	log  log.Log
 	opts FeedOptions
 
-	mu    sync.Mutex // guards stats
-	stats FeedStats
+	mu     sync.Mutex // guards stats
+	saveMu sync.Mutex // serializes save: the feed's loop and DropNight (a scheduled batch) both save
+	stats  FeedStats
 }
 
 // NewFeed returns the feed of proj, resuming the stats in .strata/demo/feed.json.
@@ -199,8 +200,10 @@ func cloneMap(m map[string]int64) map[string]int64 {
 	return out
 }
 
-// save writes the stats atomically.
+// save writes the stats atomically (one writer at a time through one temporary file).
 func (f *Feed) save() error {
+	f.saveMu.Lock()
+	defer f.saveMu.Unlock()
 	f.mu.Lock()
 	f.stats.Updated = f.opts.Now().UTC()
 	data, err := json.MarshalIndent(f.stats, "", "  ")

@@ -184,7 +184,8 @@ func columnLineage(n *Node) []ColumnLineage {
 // project folder.
 const LineageFile = ".strata/lineage.json"
 
-// saveLineage writes the lineage of the pipeline as validated to LineageFile.
+// saveLineage writes the lineage of the pipeline as validated to LineageFile. Concurrent calls
+// are safe: each writes its own temporary file and renames it over LineageFile.
 func (p *Pipeline) saveLineage() error {
 	b, err := json.MarshalIndent(p.Lineage(), "", "  ")
 	if err != nil {
@@ -194,11 +195,27 @@ func (p *Pipeline) saveLineage() error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("pipeline: %w", err)
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("pipeline: %w", err)
+	// A temporary file of its own per call: a pipeline serving a stream and its scheduled batches
+	// runs several times at once, and a shared temporary name let one rename take the other's file.
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("pipeline: lineage: %w", err)
 	}
-	return os.Rename(tmp, path)
+	_, werr := f.Write(append(b, '\n'))
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Chmod(f.Name(), 0o644)
+	}
+	if werr == nil {
+		werr = os.Rename(f.Name(), path)
+	}
+	if werr != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("pipeline: lineage: %w", werr)
+	}
+	return nil
 }
 
 // Text renders the lineage for a terminal.

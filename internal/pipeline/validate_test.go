@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -126,4 +127,36 @@ func validateOutcome(ctx context.Context, proj *project.Project, eng *engine.Eng
 		}
 	}
 	return b.String()
+}
+
+// TestSaveLineageConcurrently is the regression test for a crash of strata demo on resume: a
+// stream run and a scheduled batch saved the lineage at once through one shared temporary name,
+// and one rename failed with "no such file or directory".
+func TestSaveLineageConcurrently(t *testing.T) {
+	proj, eng := newTestProject(t, map[string]string{"p.sql": "CREATE MATERIALIZED VIEW v AS SELECT 1 AS x;\n"})
+	pl, err := Load(context.Background(), proj, eng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 16)
+	for i := 0; i < cap(errs); i++ {
+		go func() { errs <- pl.saveLineage() }()
+	}
+	for i := 0; i < cap(errs); i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var l Lineage
+	b, err := os.ReadFile(filepath.Join(proj.Dir, LineageFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &l); err != nil || len(l.Tables) != 1 {
+		t.Fatalf("lineage after concurrent saves: %v %s", err, b)
+	}
+	left, _ := filepath.Glob(filepath.Join(proj.Dir, ".strata", "*.tmp"))
+	if len(left) != 0 {
+		t.Fatalf("temporary files left: %v", left)
+	}
 }
