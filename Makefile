@@ -7,7 +7,7 @@ export GOFLAGS := -tags=duckdb_arrow $(GOFLAGS)
 PYTHON ?= python3
 PKGS := ./...
 
-.PHONY: build demo test test-go pydeps sysdeps vet fmt tour bench clean
+.PHONY: build demo test test-go fuzz pydeps sysdeps vet fmt tour bench clean
 
 build:
 	$(GO) build -o bin/strata ./cmd/strata
@@ -30,10 +30,15 @@ sysdeps:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql-client chromium >/dev/null; \
 	fi
 
-test: pydeps sysdeps vet test-go
+test: pydeps sysdeps vet test-go fuzz
 
 test-go:
 	$(GO) test -count=1 -timeout 20m $(PKGS)
+
+# Every Go fuzz target for FUZZTIME (the test suite: 10s each; the long run: FUZZTIME=10m).
+FUZZTIME ?= 10s
+fuzz:
+	FUZZTIME=$(FUZZTIME) test/fuzz.sh
 
 tour: build
 	examples/tour/tour.sh

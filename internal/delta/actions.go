@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -239,9 +240,139 @@ func ParseCommit(name string, data []byte) ([]Action, error) {
 	return out, nil
 }
 
-func parseAction(b []byte) (Action, error) {
+// UnmarshalJSON decodes one action line; see decodeAction.
+func (a *Action) UnmarshalJSON(b []byte) error {
+	d, err := decodeAction(b)
+	if err != nil {
+		return err
+	}
+	*a = d
+	return nil
+}
+
+// actionKeys are the action names this reader knows, as the protocol spells them.
+var actionKeys = []string{"protocol", "metaData", "add", "remove", "txn", "commitInfo", "cdc", "domainMetadata",
+	"checkpointMetadata", "sidecar"}
+
+// decodeAction decodes one action object. Action names are matched exactly, as the protocol
+// spells them and as Spark and delta-rs read them (encoding/json alone would also take a
+// miscased key such as "CommitInfo" for an action that other readers ignore as unknown); a null
+// action value is an absent one. The usual line, one known action spelled exactly, is decoded in
+// one pass; anything else goes key by key.
+func decodeAction(b []byte) (Action, error) {
+	type plain Action // without the JSON methods
+	if key := leadingKey(b); slices.Contains(actionKeys, key) {
+		var p plain
+		if err := json.Unmarshal(b, &p); err != nil {
+			return Action{}, err
+		}
+		if a := Action(p); setActions(&a) == key {
+			return a, nil
+		}
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return Action{}, err
+	}
 	var a Action
-	if err := json.Unmarshal(b, &a); err != nil {
+	for key, raw := range fields {
+		if bytes.Equal(raw, []byte("null")) {
+			continue
+		}
+		var dst any
+		switch key {
+		case "protocol":
+			a.Protocol = new(Protocol)
+			dst = a.Protocol
+		case "metaData":
+			a.Metadata = new(Metadata)
+			dst = a.Metadata
+		case "add":
+			a.Add = new(Add)
+			dst = a.Add
+		case "remove":
+			a.Remove = new(Remove)
+			dst = a.Remove
+		case "txn":
+			a.Txn = new(Txn)
+			dst = a.Txn
+		case "commitInfo":
+			dst = &a.CommitInfo
+		case "cdc":
+			a.CDC = new(AddCDC)
+			dst = a.CDC
+		case "domainMetadata":
+			a.DomainMetadata = new(DomainMetadata)
+			dst = a.DomainMetadata
+		case "checkpointMetadata":
+			a.CheckpointMetadata = new(CheckpointMetadata)
+			dst = a.CheckpointMetadata
+		case "sidecar":
+			a.Sidecar = new(Sidecar)
+			dst = a.Sidecar
+		default:
+			continue // an action this reader does not know
+		}
+		if err := json.Unmarshal(raw, dst); err != nil {
+			return Action{}, fmt.Errorf("%s: %w", key, err)
+		}
+	}
+	return a, nil
+}
+
+// leadingKey returns the first key of a JSON object when it is written plainly, without
+// whitespace or escapes ({"add":...), else "".
+func leadingKey(b []byte) string {
+	if len(b) < 2 || b[0] != '{' || b[1] != '"' {
+		return ""
+	}
+	end := bytes.IndexByte(b[2:], '"')
+	if end < 0 || bytes.IndexByte(b[2:2+end], '\\') >= 0 {
+		return ""
+	}
+	return string(b[2 : 2+end])
+}
+
+// setActions names the one action field that is set, "" when none is or when several are.
+func setActions(a *Action) string {
+	name, n := "", 0
+	for _, f := range []struct {
+		key string
+		set bool
+	}{{"protocol", a.Protocol != nil}, {"metaData", a.Metadata != nil}, {"add", a.Add != nil},
+		{"remove", a.Remove != nil}, {"txn", a.Txn != nil}, {"commitInfo", a.CommitInfo != nil},
+		{"cdc", a.CDC != nil}, {"domainMetadata", a.DomainMetadata != nil},
+		{"checkpointMetadata", a.CheckpointMetadata != nil}, {"sidecar", a.Sidecar != nil}} {
+		if f.set {
+			name, n = f.key, n+1
+		}
+	}
+	if n != 1 {
+		return ""
+	}
+	return name
+}
+
+// MarshalJSON encodes the action as one JSON object. It differs from encoding/json's default only
+// for an empty commitInfo, which omitempty would drop, leaving an empty line that no longer
+// parses as the same action.
+func (a Action) MarshalJSON() ([]byte, error) {
+	if a.CommitInfo != nil && len(a.CommitInfo) == 0 && setActions(&a) == "commitInfo" {
+		return []byte(`{"commitInfo":{}}`), nil
+	}
+	type plain Action // without these methods
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(plain(a)); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(b.Bytes(), "\n"), nil
+}
+
+func parseAction(b []byte) (Action, error) {
+	a, err := decodeAction(b)
+	if err != nil {
 		return a, err
 	}
 	switch {

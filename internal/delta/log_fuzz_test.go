@@ -48,9 +48,10 @@ func commitFuzzSeeds(f *testing.F) [][]byte {
 		[]byte(`{"add":{"path":"p=__HIVE_DEFAULT_PARTITION__/part-0.parquet","partitionValues":{"p":null},"size":5,"modificationTime":1,"dataChange":true,"deletionVector":{"storageType":"u","pathOrInlineDv":"ab^-aqEH.-t@S}K{vb[*k^","offset":1,"sizeInBytes":36,"cardinality":2}}}` + "\n"),
 		[]byte(`{"txn":{"appId":"a","version":1}}` + "\n" + `{"remove":{"path":"x","size":-}}` + "\n"),
 		[]byte("{\"commitInfo\":{\"timestamp\":1}}\r\n{\"futureAction\":{}}\r\n"),
-		// Found by this fuzzer: an empty commitInfo (here with miscased key, which encoding/json
-		// accepts) is dropped by EncodeCommit.
+		// Found by this fuzzer: an empty commitInfo was dropped by EncodeCommit, and a miscased
+		// key taken for an action (TestActionKeys).
 		[]byte(`{"CommitInfo":{}} `),
+		[]byte(`{"commitInfo":{}}`),
 	}
 	for _, table := range []string{"golden/checkpoint/delta", "delta-rs/simple_table_with_checkpoint"} {
 		for _, v := range []string{"00000000000000000000.json", "00000000000000000001.json"} {
@@ -70,7 +71,7 @@ func commitFuzzSeeds(f *testing.F) [][]byte {
 // file and the line; a success has one action per non-blank line and re-encodes with
 // EncodeCommit to a file that parses again, whose encoding is the same bytes (the round trip is a
 // fixed point after one pass; the first pass may only drop empty optional maps and normalise
-// spellings).
+// spellings) and the same action kinds.
 func FuzzCommitJSON(f *testing.F) {
 	for _, s := range commitFuzzSeeds(f) {
 		f.Add(s)
@@ -130,9 +131,7 @@ func kinds(a delta.Action) string {
 		set  bool
 	}{
 		{"protocol", a.Protocol != nil}, {"metaData", a.Metadata != nil}, {"add", a.Add != nil},
-		// An empty commitInfo ({"commitInfo":{}}) is dropped by EncodeCommit (omitempty on a
-		// map), a known loss found by this fuzzer and reported; only non-empty ones are compared.
-		{"remove", a.Remove != nil}, {"txn", a.Txn != nil}, {"commitInfo", len(a.CommitInfo) > 0},
+		{"remove", a.Remove != nil}, {"txn", a.Txn != nil}, {"commitInfo", a.CommitInfo != nil},
 		{"cdc", a.CDC != nil}, {"domainMetadata", a.DomainMetadata != nil},
 		{"checkpointMetadata", a.CheckpointMetadata != nil}, {"sidecar", a.Sidecar != nil},
 	} {
@@ -250,4 +249,40 @@ func FuzzCheckpoint(f *testing.F) {
 			t.Fatalf("re-written checkpoint loads to\n%s\nwant\n%s", got, want)
 		}
 	})
+}
+
+// TestActionKeys holds what FuzzCommitJSON found: action names match exactly (a miscased key is
+// an unknown action, as Spark and delta-rs read it), a null action is absent, and an empty
+// commitInfo survives EncodeCommit.
+func TestActionKeys(t *testing.T) {
+	for _, tc := range []struct {
+		line, kinds, encoded string
+	}{
+		{`{"CommitInfo":{}}`, "", `{}`},
+		{`{"ADD":{"path":"a"}}`, "", `{}`},
+		{`{"commitInfo":{}}`, "commitInfo", `{"commitInfo":{}}`},
+		{`{"commitInfo":null}`, "", `{}`},
+		{`{"add":null,"txn":{"appId":"a","version":1}}`, "txn", `{"txn":{"appId":"a","version":1}}`},
+		{`{ "add" : {"path":"a"}, "Remove": {"path":"b"} }`, "add", ""},
+		{`{"add":{"path":"a"},"remove":{"path":"b"}}`, "add,remove", ""},
+		{`{"commitInfo":{"operation":"WRITE","k":"<&>"}}`, "commitInfo", `{"commitInfo":{"k":"<&>","operation":"WRITE"}}`},
+	} {
+		actions, err := delta.ParseCommit("0.json", []byte(tc.line))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.line, err)
+		}
+		if got := kinds(actions[0]); got != tc.kinds {
+			t.Errorf("%s: kinds %q, want %q", tc.line, got, tc.kinds)
+		}
+		if tc.encoded == "" {
+			continue
+		}
+		enc, err := delta.EncodeCommit(actions)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.TrimSpace(string(enc)); got != tc.encoded {
+			t.Errorf("%s: encoded as %s, want %s", tc.line, got, tc.encoded)
+		}
+	}
 }

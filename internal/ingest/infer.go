@@ -79,6 +79,11 @@ func InferSchema(ctx context.Context, files []string, opts Options) (*arrow.Sche
 			return nil, err
 		}
 	}
+	if len(acc.cols) == 0 {
+		// Found by FuzzCSV: an empty file gave a schema of no columns, which Open then refused.
+		return nil, fmt.Errorf("ingest: %s: no columns to infer a schema from (no header, no records)",
+			strings.Join(files, ", "))
+	}
 	out := make([]arrow.Field, len(acc.cols))
 	for i, c := range acc.cols {
 		out[i] = arrow.Field{Name: c.field.Name, Type: finalize(c.field.Type), Nullable: c.field.Nullable}

@@ -269,3 +269,16 @@ func TestDetectFormat(t *testing.T) {
 		}
 	}
 }
+
+// TestInferSchemaEmpty: files with no columns to infer are an error naming them, not a schema of
+// no columns that Open then refuses (found by FuzzCSV, corpus entry caf81e9797b19c76).
+func TestInferSchemaEmpty(t *testing.T) {
+	for _, f := range [][2]string{{"e.csv", ""}, {"e.ndjson", ""}, {"blank.ndjson", "\n\n"}} {
+		p := filepath.Join(t.TempDir(), f[0])
+		os.WriteFile(p, []byte(f[1]), 0o644)
+		_, err := InferSchema(context.Background(), []string{p}, Options{SampleRows: -1})
+		if err == nil || !strings.Contains(err.Error(), f[0]) || !strings.Contains(err.Error(), "no columns") {
+			t.Errorf("%s: err = %v, want an error naming the file and saying it has no columns", f[0], err)
+		}
+	}
+}
