@@ -19,7 +19,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 		Use:   "bench",
 		Short: "Measure Strata on this machine (figures are reported, never judged)",
 	}
-	cmd.AddCommand(newBenchDeltaCmd(g), newBenchSQLCmd(g), newBenchPipelineCmd(g), newBenchDemoCmd(g))
+	cmd.AddCommand(newBenchDeltaCmd(g), newBenchSQLCmd(g), newBenchPipelineCmd(g), newBenchDemoCmd(g), newBenchReliabilityCmd(g))
 	return cmd
 }
 
