@@ -1,13 +1,14 @@
 # Strata build and test entry points. `make demo` builds strata and runs the e-commerce demo;
 # `make test` installs what the tests need (Python readers for the interop tests, psql and
-# Chromium for the demo's end-to-end test) and runs the whole suite; CI (.ci/run) calls it.
+# Chromium for the demo's end-to-end test) and runs the whole suite: go test, a short run of every
+# fuzz target, and a small run of the reliability harness. CI (.ci/run) calls it.
 GO ?= go
 # DuckDB's Arrow interface (internal/engine) needs this build tag.
 export GOFLAGS := -tags=duckdb_arrow $(GOFLAGS)
 PYTHON ?= python3
 PKGS := ./...
 
-.PHONY: build demo test test-go fuzz pydeps sysdeps vet fmt tour bench clean
+.PHONY: build demo test test-go fuzz reliability pydeps sysdeps vet fmt tour bench clean
 
 build:
 	$(GO) build -o bin/strata ./cmd/strata
@@ -30,7 +31,7 @@ sysdeps:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql-client chromium >/dev/null; \
 	fi
 
-test: pydeps sysdeps vet test-go fuzz
+test: pydeps sysdeps vet test-go fuzz reliability
 
 test-go:
 	$(GO) test -count=1 -timeout 20m $(PKGS)
@@ -39,6 +40,11 @@ test-go:
 FUZZTIME ?= 10s
 fuzz:
 	FUZZTIME=$(FUZZTIME) test/fuzz.sh
+
+# The reliability harness, small (docs/reliability.md has the long run's command and figures).
+RELIABILITY_ARGS ?= --iterations 20 --duration 20s --seed 1
+reliability: build
+	bin/strata bench reliability $(RELIABILITY_ARGS)
 
 tour: build
 	examples/tour/tour.sh

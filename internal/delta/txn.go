@@ -1,6 +1,7 @@
 package delta
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -30,7 +31,9 @@ type Operation struct {
 // The commit protocol: write version read+1 with put-if-absent; if another writer got there first,
 // read the winning commits, check them against what this transaction read and wrote (Delta's
 // WriteSerializable rules, see checkConflicts), and either retry at the next free version (with
-// jittered backoff, at most MaxAttempts times) or fail with a *ConflictError.
+// jittered backoff, at most MaxAttempts times) or fail with a *ConflictError. A transient failure
+// of the put itself (storage.IsTransient) is retried for the same version, and an object found
+// there after one is read back to tell our own landed commit from a competitor's (putCommit).
 type Transaction struct {
 	table *Table
 	read  *Snapshot // nil when creating the table
@@ -179,7 +182,7 @@ func (tx *Transaction) Commit(ctx context.Context) (*CommitResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		err = tx.table.store.PutIfAbsent(ctx, CommitKey(attempt), data)
+		err = tx.table.putCommit(ctx, attempt, data)
 		if err == nil {
 			res := &CommitResult{Version: attempt, Attempts: n}
 			tx.postCommit(ctx, res)
@@ -218,6 +221,64 @@ func (tx *Transaction) Commit(ctx context.Context) (*CommitResult, error) {
 		}
 		attempt = checkedUpTo + 1
 	}
+}
+
+// commitPutAttempts bounds the put-if-absent calls putCommit makes for one version when they fail
+// transiently, and commitPutMaxElapsed the time it keeps trying (a store with its own retry loop,
+// like S3, may take long to give up on each call).
+const (
+	commitPutAttempts   = 6
+	commitPutMaxElapsed = 30 * time.Second
+)
+
+// putCommit writes the commit file of version v with put-if-absent. A transient failure
+// (storage.IsTransient: a 5xx, a timeout, a lost response) says nothing about whether the object
+// landed, so putCommit retries the same bytes, at most commitPutAttempts times with jittered
+// backoff and for at most commitPutMaxElapsed; when a retry finds the object already there, it
+// reads it back: our own bytes (every commit carries a unique txnId) mean an earlier attempt
+// landed, and the put succeeded; other bytes mean another writer won, ErrExists. So a commit is
+// never reported failed when it is known to have landed, and never written twice. When the
+// attempts run out the error wraps the last transient failure and says the outcome is unknown;
+// a later non-transient failure says the commit may have landed. Any other failure (ErrExists
+// on a first attempt, ENOSPC, a cancelled ctx) is returned as it is.
+func (t *Table) putCommit(ctx context.Context, v int64, data []byte) error {
+	key := CommitKey(v)
+	var last error // the last transient failure; non-nil once an attempt may have landed
+	start := time.Now()
+	n := 0
+	for ; n < commitPutAttempts && (n == 0 || time.Since(start) < commitPutMaxElapsed); n++ {
+		if last != nil {
+			if err := sleepJittered(ctx, 10*time.Millisecond, n); err != nil {
+				return fmt.Errorf("%w (commit %d may have landed: %w)", err, v, last)
+			}
+		}
+		err := t.store.PutIfAbsent(ctx, key, data)
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, storage.ErrExists) && last != nil {
+			got, gerr := t.store.Get(ctx, key)
+			if gerr == nil {
+				if bytes.Equal(got, data) {
+					return nil // an earlier attempt landed
+				}
+				return err
+			}
+			if !storage.IsTransient(gerr) || ctx.Err() != nil {
+				return fmt.Errorf("commit %d may have landed (%w); reading it back: %w", v, last, gerr)
+			}
+			last = gerr
+			continue
+		}
+		if errors.Is(err, storage.ErrExists) || !storage.IsTransient(err) || ctx.Err() != nil {
+			if last != nil {
+				return fmt.Errorf("%w (commit %d may have landed: %w)", err, v, last)
+			}
+			return err
+		}
+		last = err
+	}
+	return fmt.Errorf("outcome unknown after %d attempts in %v: %w", n, time.Since(start).Round(time.Millisecond), last)
 }
 
 // maxBackoff caps the delay between commit attempts.

@@ -241,11 +241,23 @@ func (f *Feed) Run(ctx context.Context) error {
 	if err := f.CreateTopics(ctx); err != nil {
 		return err
 	}
+	// The customers snapshot goes first, once, before any change: how much of it was produced
+	// is read from the log, which a SIGKILL cannot leave behind the stats file (saved every
+	// second); a start after one killed during the snapshot produces the rest of it.
+	snapshotDone, err := f.topicRecords(ctx, TopicCustomers)
+	if err != nil {
+		return err
+	}
+	first := snapshotDone < int64(f.opts.Users)
 	f.mu.Lock()
 	segment := f.stats.Segments
 	f.stats.Segments++
-	first := f.stats.Produced[TopicCustomers] == 0
 	f.mu.Unlock()
+	// The segment is taken before anything of it is produced: a restart after a crash starts the
+	// next segment (fresh seed, order numbers and event ids) instead of producing this one again.
+	if err := f.save(); err != nil {
+		return fmt.Errorf("demo: save feed stats: %w", err)
+	}
 	// Sessions take minutes to reach checkout: the segment starts a few minutes in the past
 	// (produced at once), so that orders flow from the first seconds. The warm-up stays within
 	// the silver tables' 10-minute watermark delay, so none of it is late on a restart.
@@ -264,7 +276,7 @@ func (f *Feed) Run(ctx context.Context) error {
 	}
 	f.opts.Logger.Info("feed started", "segment", segment, "seed", seed, "rate", f.opts.Rate)
 	if first {
-		if err := f.produceSnapshot(ctx, customers); err != nil {
+		if err := f.produceSnapshot(ctx, customers, snapshotDone); err != nil {
 			return err
 		}
 	}
@@ -343,6 +355,19 @@ func (f *Feed) Run(ctx context.Context) error {
 	}
 }
 
+// topicRecords counts the records a topic holds.
+func (f *Feed) topicRecords(ctx context.Context, topic string) (int64, error) {
+	info, err := f.log.DescribeTopic(ctx, topic)
+	if err != nil {
+		return 0, fmt.Errorf("demo: describe topic %s: %w", topic, err)
+	}
+	var n int64
+	for _, p := range info.Partitions {
+		n += p.Latest - p.Earliest
+	}
+	return n, nil
+}
+
 // Bounds of one tick's production: at most maxProduce events (a backlog is produced over
 // several ticks), in produce calls of at most produceChunk records (the embedded log bounds a
 // batch's bytes).
@@ -390,8 +415,10 @@ func (f *Feed) countCustomer(a gen.Anomaly) {
 	f.stats.CustomerChanges[kind]++
 }
 
-// produceSnapshot produces the customers table's initial snapshot (Debezium op r).
-func (f *Feed) produceSnapshot(ctx context.Context, c *gen.Customers) error {
+// produceSnapshot produces the customers table's initial snapshot (Debezium op r), from
+// customer done+1 on (the snapshot goes in customer_id order; a start killed during it produced
+// the first done).
+func (f *Feed) produceSnapshot(ctx context.Context, c *gen.Customers, done int64) error {
 	var recs []log.Record
 	flush := func() error {
 		if len(recs) == 0 {
@@ -407,6 +434,9 @@ func (f *Feed) produceSnapshot(ctx context.Context, c *gen.Customers) error {
 		return nil
 	}
 	err := c.Snapshot(func(ch gen.CustomerChange) error {
+		if ch.CustomerID <= done {
+			return nil
+		}
 		recs = append(recs, log.Record{Key: ch.Key(), Value: ch.Value})
 		if len(recs) >= 5000 {
 			return flush()

@@ -475,7 +475,7 @@ func topicSQL(args map[string]string) (string, bool, error) {
 	default:
 		return "", false, fmt.Errorf("read_topic: unknown format %q (json or text)", format)
 	}
-	notJSON := "CASE WHEN value IS NULL THEN 'value is not UTF-8 text' WHEN NOT json_valid(value) THEN 'invalid JSON' END"
+	notJSON := "CASE WHEN value IS NULL AND value_bytes IS NULL THEN 'no value (a tombstone)' WHEN value IS NULL THEN 'value is not UTF-8 text' WHEN NOT json_valid(value) THEN 'invalid JSON' END"
 	if args["schema"] == "" {
 		return "SELECT " + meta + ", TRY_CAST(value AS JSON) AS value, " + notJSON + " AS " + colReason +
 			", value AS " + colRaw + ", " + source + " AS " + colSource + " FROM " + srcName, true, nil
@@ -485,7 +485,7 @@ func topicSQL(args map[string]string) (string, bool, error) {
 		return "", false, fmt.Errorf("read_topic: schema: %w", err)
 	}
 	sel, checks := jsonColumns("value", cols)
-	reason := "CASE WHEN value IS NULL THEN 'value is not UTF-8 text' WHEN NOT json_valid(value) THEN 'invalid JSON' " +
+	reason := "CASE WHEN value IS NULL AND value_bytes IS NULL THEN 'no value (a tombstone)' WHEN value IS NULL THEN 'value is not UTF-8 text' WHEN NOT json_valid(value) THEN 'invalid JSON' " +
 		"WHEN json_type(value) <> 'OBJECT' THEN 'not a JSON object' " + checks + " END"
 	return "SELECT " + sel + ", " + reason + " AS " + colReason + ", value AS " + colRaw + ", " +
 		source + " AS " + colSource + ", " + stream.PositionColumn + " FROM " + srcName, true, nil
@@ -725,7 +725,7 @@ func (p *Pipeline) compileFlow(ctx context.Context, n *Node, b *binding) (*nodeI
 		row := "CASE WHEN json_extract_string(__env, '$.op') IS NULL THEN __env " +
 			"WHEN coalesce(json_type(json_extract(__env, '$.after')), 'NULL') <> 'NULL' THEN json_extract(__env, '$.after') " +
 			"ELSE json_extract(__env, '$.before') END"
-		reason := "CASE WHEN value IS NULL THEN 'value is not UTF-8 text' WHEN NOT json_valid(value) THEN 'invalid JSON' " +
+		reason := "CASE WHEN value IS NULL AND value_bytes IS NULL THEN 'no value (a tombstone)' WHEN value IS NULL THEN 'value is not UTF-8 text' WHEN NOT json_valid(value) THEN 'invalid JSON' " +
 			"WHEN coalesce(json_type(__row), 'NULL') <> 'OBJECT' THEN 'no row in the change (after/before)' " + checks + " END"
 		srcSQL = "SELECT " + sel + ", json_extract_string(__env, '$.op') AS op, TRY_CAST(json_extract_string(__env, '$.ts_ms') AS BIGINT) AS ts_ms, " + stream.PositionColumn + ", " +
 			reason + " AS " + colReason + ", value AS " + colRaw + `, topic || '/' || "partition" || '@' || "offset" AS ` + colSource +

@@ -1,7 +1,8 @@
 // Package platform runs a project as a whole, as `strata serve` and `strata demo` do: its
 // pipelines (continuous tables as a stream, scheduled ones as batches), the HTTP API with the web
-// dashboard, the Postgres wire endpoint, and, for the demo, the data feed. It is the composition
-// layer above serve, pipeline and demo; the CLI only parses flags into Options.
+// dashboard and the log's ingest endpoint (POST /v1/topics/{topic}/records), the Postgres wire
+// endpoint, and, for the demo, the data feed. It is the composition layer above serve, pipeline
+// and demo; the CLI only parses flags into Options.
 package platform
 
 import (
@@ -11,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 	"github.com/stratalake/strata/internal/engine"
 	"github.com/stratalake/strata/internal/log"
 	"github.com/stratalake/strata/internal/log/backends"
+	"github.com/stratalake/strata/internal/log/httpingest"
 	"github.com/stratalake/strata/internal/pipeline"
 	"github.com/stratalake/strata/internal/project"
 	"github.com/stratalake/strata/internal/serve"
@@ -180,6 +183,15 @@ func Run(ctx context.Context, p *project.Project, o Options) error {
 	if err != nil {
 		return err
 	}
+	// The log's ingest endpoint shares the HTTP server (the embedded log is open in this process
+	// only); the API is bounded in flight, and both answer 429 with Retry-After beyond their bounds.
+	extras := serve.Extras{}
+	if l != nil {
+		extras.Mounts = map[string]http.Handler{"/v1/topics/": httpingest.New(l, httpingest.Options{})}
+	}
+	if err := srv.Extend(extras); err != nil {
+		return err
+	}
 	var pg *pgwire.Server
 	if pgLn != nil {
 		if pg, err = pgwire.New(pgwire.Options{Engine: serving, TrustLoopback: true, Password: o.PGPassword, Logger: logger.With("component", "pg")}); err != nil {
@@ -193,6 +205,9 @@ func Run(ctx context.Context, p *project.Project, o Options) error {
 	fmt.Fprintf(stdout, "  HTTP API    http://%s/api/tables   (POST /api/sql {\"sql\": \"...\"})\n", host)
 	for _, ep := range p.Config.Serve.Endpoints {
 		fmt.Fprintf(stdout, "  endpoint    http://%s%s\n", host, ep.Path)
+	}
+	if l != nil {
+		fmt.Fprintf(stdout, "  ingest      http://%s/v1/topics/{topic}/records   (POST NDJSON or a JSON array)\n", host)
 	}
 	fmt.Fprintf(stdout, "  metrics     http://%s/metrics\n", host)
 	if pgLn != nil {

@@ -93,7 +93,10 @@ type WriteResult struct {
 // Write writes src into the table as one atomic commit: data files first (never visible until the
 // commit), then the commit, which retries on concurrent commits that do not conflict. If the
 // location holds no table, the write creates it with the data's schema. Any error leaves the table
-// as it was; data files written before a failed commit are orphans that VACUUM removes.
+// as it was, except one whose commit outcome is unknown (it wraps storage.ErrTransient and says
+// "may have landed" or "outcome unknown": the store kept failing after a write that may have
+// reached it), where the commit may be in the log, once; data files written before a failed
+// commit are orphans that VACUUM removes.
 func (t *Table) Write(ctx context.Context, src Source, opts WriteOptions) (*WriteResult, error) {
 	incoming, err := delta.FromArrowSchema(src.Schema())
 	if err != nil {

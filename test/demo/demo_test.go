@@ -33,6 +33,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/stratalake/strata/internal/cli"
+	"github.com/stratalake/strata/internal/demo"
 	"github.com/stratalake/strata/internal/testutil"
 )
 
@@ -212,20 +213,6 @@ func (p *platform) int64(t *testing.T, q string) int64 {
 		t.Fatalf("%s: want one value, got %+v", q, r)
 	}
 	return toInt(t, r.Rows[0][r.Columns[0].Name])
-}
-
-// rows counts a table's rows; a table not created yet (a late or quarantine table before its
-// first row) has none.
-func (p *platform) rows(t *testing.T, table string) int64 {
-	t.Helper()
-	r, err := p.sql("SELECT count(*) AS n FROM " + table)
-	if err != nil {
-		if strings.Contains(err.Error(), "unknown table") {
-			return 0
-		}
-		t.Fatal(err)
-	}
-	return toInt(t, r.Rows[0]["n"])
 }
 
 func toInt(t *testing.T, v any) int64 {
@@ -664,15 +651,11 @@ func waitDrained(t *testing.T, p *platform, dir string) {
 		if err := json.Unmarshal(data, &s); err != nil {
 			return false, err.Error()
 		}
-		count := func(table string) int64 {
-			r, err := p.sql("SELECT count(*) AS n FROM " + table)
-			if err != nil {
-				return 0 // not created yet (a quarantine table before its first row)
-			}
-			return toInt(t, r.Rows[0]["n"])
+		counts, err := demo.BronzeCounts(context.Background(), p.query)
+		if err != nil {
+			return false, err.Error()
 		}
-		got := [3]int64{count("sales.bronze_events") + count("sales.bronze_events_quarantine"),
-			count("sales.bronze_orders") + count("sales.bronze_orders_quarantine"), count("customers.bronze_changes")}
+		got := [3]int64{counts[demo.TopicEvents], counts[demo.TopicOrders], counts[demo.TopicCustomers]}
 		want := [3]int64{s.Produced["events"], s.Produced["orders"], s.Produced["customers_cdc"]}
 		return got == want, fmt.Sprintf("bronze %v, produced %v", got, want)
 	})
@@ -698,122 +681,49 @@ func waitDrained(t *testing.T, p *platform, dir string) {
 	})
 }
 
-// checkNoReprocessing: the second start read only what the first had not (bronze holds each
-// log record once: a reprocessing from zero would have doubled it).
-func checkNoReprocessing(t *testing.T, p *platform) {
-	for _, q := range []string{
-		`SELECT count(*) FROM (SELECT "partition", "offset" FROM sales.bronze_events GROUP BY ALL HAVING count(*) > 1)`,
-		`SELECT count(*) FROM (SELECT "partition", "offset" FROM sales.bronze_orders GROUP BY ALL HAVING count(*) > 1)`,
-		`SELECT count(*) FROM (SELECT event_id FROM sales.silver_events GROUP BY ALL HAVING count(*) > 1)`,
-		`SELECT count(*) FROM (SELECT order_id FROM sales.silver_orders GROUP BY ALL HAVING count(*) > 1)`,
-	} {
-		if n := p.int64(t, q); n != 0 {
-			t.Errorf("%s: %d duplicated keys", q, n)
-		}
+// query is the platform's /api/sql as a demo.Querier: the harness (internal/reliability) runs
+// the same checks over an in-process engine.
+func (p *platform) query(_ context.Context, q string) ([]map[string]any, error) {
+	r, err := p.sql(q)
+	if err != nil {
+		return nil, err
 	}
-	runs := p.int64(t, `SELECT count(DISTINCT run_id) FROM _strata.pipeline_events WHERE event = 'batch' AND mode = 'stream'`)
-	if runs < 2 {
-		t.Errorf("the event log shows %d stream runs, want the two starts", runs)
+	return r.Rows, nil
+}
+
+// report fails t with each problem of a check and logs its notes.
+func report(t *testing.T, f *demo.Findings, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range f.Problems {
+		t.Error(p)
+	}
+	for _, n := range f.Notes {
+		t.Log(n)
 	}
 }
 
-// Per stream: the bronze table, its quarantine, the silver table, its late table, the silver
-// flow, and the plain-SQL predicate of a valid bronze row (silver's DROP ROW expectations).
-var streams = []struct {
-	topic, bronze, silver, key, parsed, valid string
-}{
-	{
-		topic: "events", bronze: "sales.bronze_events", silver: "sales.silver_events", key: "event_id",
-		parsed: `SELECT raw->>'event_id' AS event_id, raw->>'event_type' AS event_type, TRY_CAST(raw->>'user_id' AS BIGINT) AS user_id,
-			raw->>'session_id' AS session_id, TRY_CAST(raw->>'event_ts' AS TIMESTAMPTZ) AS event_ts, TRY_CAST(raw->>'date' AS DATE) AS date,
-			raw->>'product_id' AS product_id, TRY_CAST(raw->>'quantity' AS INTEGER) AS quantity,
-			TRY_CAST(raw->>'revenue' AS DECIMAL(12, 2)) AS revenue, ingested_at, "partition", "offset" FROM sales.bronze_events`,
-		valid: `event_ts IS NOT NULL AND user_id IS NOT NULL AND event_type IN ('page_view', 'add_to_cart', 'order', 'payment', 'refund') AND revenue IS NOT NULL`,
-	},
-	{
-		topic: "orders", bronze: "sales.bronze_orders", silver: "sales.silver_orders", key: "order_id",
-		parsed: `SELECT raw->>'order_id' AS order_id, TRY_CAST(raw->>'user_id' AS BIGINT) AS user_id, raw->>'country' AS country,
-			TRY_CAST(raw->>'ordered_at' AS TIMESTAMPTZ) AS ordered_at, TRY_CAST(TRY_CAST(raw->>'ordered_at' AS TIMESTAMPTZ) AS DATE) AS date,
-			TRY_CAST(raw->>'total' AS DECIMAL(12, 2)) AS total, ingested_at, "partition", "offset" FROM sales.bronze_orders`,
-		valid: `ordered_at IS NOT NULL AND user_id IS NOT NULL AND total IS NOT NULL AND total >= 0`,
-	},
+// checkNoReprocessing: the second start read only what the first had not (bronze holds each
+// log record once: a reprocessing from zero would have doubled it), and the event log shows both
+// stream runs.
+func checkNoReprocessing(t *testing.T, p *platform) {
+	f, err := demo.CheckNoReprocessing(context.Background(), p.query, 2)
+	report(t, f, err)
 }
 
 // checkAccounting: every generated record is accepted (in silver), quarantined (invalid JSON in
 // bronze's quarantine, or dropped by an expectation), deduplicated, or late (in the late table),
-// by plain SQL over the tables and by the pipeline's event log.
+// by plain SQL over the tables and by the pipeline's event log (demo.CheckAccounting).
 func checkAccounting(t *testing.T, p *platform, feed feedStats) {
-	for _, s := range streams {
-		bronze := p.rows(t, s.bronze)
-		quarantined := p.rows(t, s.bronze+"_quarantine")
-		if bronze+quarantined != feed.Produced[s.topic] {
-			t.Errorf("%s: %d in bronze + %d quarantined != %d generated", s.topic, bronze, quarantined, feed.Produced[s.topic])
-		}
-		invalid := p.int64(t, fmt.Sprintf("SELECT count(*) FROM (%s) WHERE NOT coalesce(%s, false)", s.parsed, s.valid))
-		valid := bronze - invalid
-		accepted := p.rows(t, s.silver)
-		late := p.rows(t, s.silver+"_late")
-		if late == 0 {
-			t.Errorf("%s: no late row: the demo sends some late on purpose", s.silver)
-		}
-		r := p.mustSQL(t, fmt.Sprintf(`SELECT sum(rows_in) AS rows_in, sum(rows_dropped) AS dropped, sum(rows_duplicate) AS duplicates,
-			sum(rows_late) AS late, sum(rows_out) AS rows_out FROM _strata.pipeline_events WHERE event = 'batch' AND flow = '%s'`, s.silver)).Rows[0]
-		dropped, duplicates, lateLogged := toInt(t, r["dropped"]), toInt(t, r["duplicates"]), toInt(t, r["late"])
-		if dropped != invalid {
-			t.Errorf("%s: the event log dropped %d rows, plain SQL finds %d invalid bronze rows", s.silver, dropped, invalid)
-		}
-		if lateLogged != late {
-			t.Errorf("%s: the event log counted %d late rows, the late table holds %d", s.silver, lateLogged, late)
-		}
-		if accepted+duplicates+late != valid {
-			t.Errorf("%s: accepted %d + deduplicated %d + late %d != %d valid bronze rows", s.silver, accepted, duplicates, late, valid)
-		}
-		distinct := p.int64(t, fmt.Sprintf("SELECT count(DISTINCT %s) FROM (%s) WHERE %s", s.key, s.parsed, s.valid))
-		if accepted > distinct {
-			t.Errorf("%s: %d rows for %d distinct keys", s.silver, accepted, distinct)
-		}
-		t.Logf("%s: generated %d = bronze %d + quarantined %d; bronze = accepted %d + dropped by expectations %d + deduplicated %d + late %d",
-			s.topic, feed.Produced[s.topic], bronze, quarantined, accepted, invalid, duplicates, late)
-	}
+	f, err := demo.CheckAccounting(context.Background(), p.query, feed.Produced, demo.AccountingOptions{RequireLate: true})
+	report(t, f, err)
 }
 
-// checkGold recomputes the gold tables from bronze with plain SQL (parse, validate, drop the late
-// deliveries found in the late table, keep one row per key, aggregate) and compares them row for
-// row (EXCEPT ALL both ways).
+// checkGold recomputes the gold tables from bronze with plain SQL and compares them row for row
+// (demo.CheckGold).
 func checkGold(t *testing.T, p *platform) {
-	silverOrders := fmt.Sprintf(`(SELECT DISTINCT ON (order_id) * FROM (%s) b WHERE %s
-		AND NOT EXISTS (SELECT 1 FROM sales.silver_orders_late l WHERE l.order_id = b.order_id AND l.ordered_at = b.ordered_at AND l.ingested_at = b.ingested_at)
-		ORDER BY order_id, "partition", "offset")`, streams[1].parsed, streams[1].valid)
-	silverEvents := fmt.Sprintf(`(SELECT DISTINCT ON (event_id) * FROM (%s) b WHERE %s
-		AND NOT EXISTS (SELECT 1 FROM sales.silver_events_late l WHERE l.event_id = b.event_id AND l.event_ts = b.event_ts AND l.ingested_at = b.ingested_at)
-		ORDER BY event_id, "partition", "offset")`, streams[0].parsed, streams[0].valid)
-	lateEvents := "sales.silver_events_late"
-	if _, err := p.sql("SELECT 1 FROM " + lateEvents + " LIMIT 1"); err != nil {
-		// No late event yet (the table is created with the first): nothing to exclude.
-		silverEvents = fmt.Sprintf(`(SELECT DISTINCT ON (event_id) * FROM (%s) b WHERE %s ORDER BY event_id, "partition", "offset")`, streams[0].parsed, streams[0].valid)
-	}
-	checks := []struct{ table, gold, recomputed string }{
-		{"analytics.orders_daily_agg",
-			"SELECT date, country, total_orders, total_revenue, round(avg_order_value, 6) AS a FROM analytics.orders_daily_agg",
-			"SELECT date, country, count(*), sum(total), round(avg(total), 6) FROM " + silverOrders + " GROUP BY date, country"},
-		{"analytics.revenue_per_minute",
-			"SELECT minute, country, orders, revenue FROM analytics.revenue_per_minute",
-			"SELECT time_bucket(INTERVAL '1 minute', ordered_at), country, count(*), sum(total) FROM " + silverOrders + " GROUP BY ALL"},
-		{"analytics.user_stats",
-			"SELECT user_id, date, total_events, total_revenue, sessions FROM analytics.user_stats",
-			"SELECT user_id, date, count(*), sum(revenue), count(DISTINCT session_id) FROM " + silverEvents + " GROUP BY user_id, date"},
-		{"analytics.product_sales_hourly",
-			"SELECT hour, product_id, units, revenue, order_lines FROM analytics.product_sales_hourly",
-			"SELECT time_bucket(INTERVAL '1 hour', event_ts), product_id, sum(quantity), sum(revenue), count(*) FROM " + silverEvents + " WHERE event_type = 'order' GROUP BY ALL"},
-	}
-	for _, c := range checks {
-		rows := p.int64(t, "SELECT count(*) FROM "+c.table)
-		onlyGold := p.int64(t, fmt.Sprintf("SELECT count(*) FROM (%s EXCEPT ALL %s)", c.gold, c.recomputed))
-		onlyRecomputed := p.int64(t, fmt.Sprintf("SELECT count(*) FROM (%s EXCEPT ALL %s)", c.recomputed, c.gold))
-		if rows == 0 || onlyGold != 0 || onlyRecomputed != 0 {
-			t.Errorf("%s (%d rows): %d rows only in gold, %d only in the recomputation from bronze", c.table, rows, onlyGold, onlyRecomputed)
-		} else {
-			t.Logf("%s: %d rows, equal to the recomputation from bronze", c.table, rows)
-		}
-	}
+	f, err := demo.CheckGold(context.Background(), p.query)
+	report(t, f, err)
 }

@@ -13,7 +13,19 @@
 // object, a missing or null key field, an unparsable timestamp) rejects the request with 400 and
 // every problem's line and column, and no record is produced. A valid request is written with one
 // Produce call and answered 200 only after the log acknowledged it (durable under the backend's
-// policy), with the offsets each partition received.
+// policy), with the offsets each partition received: a 200 answer is the acknowledgement of
+// every record of the request, and any other answer acknowledges none (a 504 or 500 from a
+// failed Produce may leave some written: the client retries, and consumers deduplicate).
+//
+// # Back-pressure
+//
+// The handler bounds the requests in flight (being read, parsed or written) and the body bytes
+// they hold (Options.MaxInFlight, Options.MaxInFlightBytes). A request beyond either bound is
+// answered at once 429 Too Many Requests with a Retry-After header (whole seconds) and a JSON
+// error body, and nothing of it is written; the client waits and sends it again. A request is
+// admitted or refused on arrival and never queues, so an overloaded endpoint answers quickly
+// instead of hanging, and the memory requests hold stays bounded (about three times
+// MaxInFlightBytes: the body, the parsed records and the log's encoded batch).
 package httpingest
 
 import (
@@ -26,6 +38,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/stratalake/strata/internal/log"
@@ -39,19 +52,45 @@ type Options struct {
 	MaxErrors int
 	// Timeout bounds the Produce of one request (default 30 s).
 	Timeout time.Duration
+	// MaxInFlight bounds the requests in flight, from their arrival to their answer (default
+	// DefaultMaxInFlight); one more is answered 429.
+	MaxInFlight int
+	// MaxInFlightBytes bounds the body bytes held by the requests in flight (default
+	// DefaultMaxInFlightBytes, and never below MaxBodyBytes, so that every body the endpoint
+	// accepts can be admitted once the others are done). A request whose Content-Length does
+	// not fit in what is left is answered 429 before its body is read; one without a
+	// Content-Length is counted as it is read, and answered 429 when it outgrows what is left.
+	MaxInFlightBytes int64
+	// RetryAfter is the wait a 429 answer asks for (default DefaultRetryAfter), sent in the
+	// Retry-After header rounded up to whole seconds.
+	RetryAfter time.Duration
 }
 
-// Handler serves the ingest endpoint over a log.
+// Defaults of Options.
+const (
+	DefaultMaxBodyBytes     = 32 << 20
+	DefaultMaxInFlight      = 64
+	DefaultMaxInFlightBytes = 128 << 20
+	DefaultRetryAfter       = time.Second
+)
+
+// Handler serves the ingest endpoint over a log. It is safe for concurrent use.
 type Handler struct {
 	log  log.Log
 	opts Options
+	// slots holds one token per request in flight; its capacity is MaxInFlight.
+	slots chan struct{}
+
+	mu sync.Mutex // guards bytes
+	// bytes is the body bytes reserved by the requests in flight, at most MaxInFlightBytes.
+	bytes int64
 }
 
 // New returns the ingest handler of l. It serves only POST /v1/topics/{topic}/records; mount it
 // on a mux at /v1/topics/.
 func New(l log.Log, opts Options) *Handler {
 	if opts.MaxBodyBytes <= 0 {
-		opts.MaxBodyBytes = 32 << 20
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if opts.MaxErrors <= 0 {
 		opts.MaxErrors = 100
@@ -59,7 +98,66 @@ func New(l log.Log, opts Options) *Handler {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 30 * time.Second
 	}
-	return &Handler{log: l, opts: opts}
+	if opts.MaxInFlight <= 0 {
+		opts.MaxInFlight = DefaultMaxInFlight
+	}
+	if opts.MaxInFlightBytes <= 0 {
+		opts.MaxInFlightBytes = DefaultMaxInFlightBytes
+	}
+	opts.MaxInFlightBytes = max(opts.MaxInFlightBytes, opts.MaxBodyBytes)
+	if opts.RetryAfter <= 0 {
+		opts.RetryAfter = DefaultRetryAfter
+	}
+	return &Handler{log: l, opts: opts, slots: make(chan struct{}, opts.MaxInFlight)}
+}
+
+// reserve takes n bytes of the in-flight budget, or reports that they do not fit.
+func (h *Handler) reserve(n int64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.bytes+n > h.opts.MaxInFlightBytes {
+		return false
+	}
+	h.bytes += n
+	return true
+}
+
+// release gives n bytes back to the in-flight budget.
+func (h *Handler) release(n int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.bytes -= n
+}
+
+// errBusy: a body without a Content-Length outgrew the in-flight byte budget while being read.
+var errBusy = errors.New("httpingest: in-flight byte budget exhausted")
+
+// budgetReader reserves the in-flight budget for the bytes it reads; held counts what it holds
+// (the handler gives it back when the request ends).
+type budgetReader struct {
+	h    *Handler
+	r    io.Reader
+	held int64
+}
+
+func (b *budgetReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if n > 0 {
+		if !b.h.reserve(int64(n)) {
+			return 0, errBusy
+		}
+		b.held += int64(n)
+	}
+	return n, err
+}
+
+// busy answers 429 with Retry-After: the request was refused whole, before anything was written.
+func (h *Handler) busy(w http.ResponseWriter, why string) {
+	secs := int((h.opts.RetryAfter + time.Second - 1) / time.Second)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	writeJSON(w, http.StatusTooManyRequests, ErrorResponse{
+		Error:             why + "; nothing was written: retry after " + strconv.Itoa(secs) + " s",
+		RetryAfterSeconds: secs})
 }
 
 // Problem is one rejected object of a request.
@@ -76,6 +174,8 @@ type ErrorResponse struct {
 	Problems []Problem `json:"problems,omitempty"`
 	// Rejected counts every rejected object (Problems may list fewer).
 	Rejected int `json:"rejected,omitempty"`
+	// RetryAfterSeconds is the wait a 429 answer asks for, as its Retry-After header says.
+	RetryAfterSeconds int `json:"retry_after_s,omitempty"`
 }
 
 // PartitionOffsets are the offsets one partition gave a request's records.
@@ -86,13 +186,17 @@ type PartitionOffsets struct {
 	Records     int   `json:"records"`
 }
 
-// Response is the body of a 200 answer.
+// Response is the body of a 200 answer: the acknowledgement that the log holds every record of
+// the request durably, Records of them, at the offsets of Partitions.
 type Response struct {
 	Topic      string             `json:"topic"`
 	Records    int                `json:"records"`
 	Partitions []PartitionOffsets `json:"partitions"`
 }
 
+// ServeHTTP answers one request: 200 with a Response once the log holds its records durably,
+// 429 with Retry-After beyond the in-flight bounds, another 4xx for a request that can never
+// succeed as sent, and 5xx only when the log failed (see the package doc).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	topic, ok := topicOf(r.URL.Path)
 	if !ok {
@@ -114,9 +218,36 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		partition = int32(n)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
+	if r.ContentLength > h.opts.MaxBodyBytes {
+		writeJSON(w, http.StatusRequestEntityTooLarge, ErrorResponse{Error: fmt.Sprintf("body of %d bytes larger than %d bytes; nothing was written", r.ContentLength, h.opts.MaxBodyBytes)})
+		return
+	}
+	select {
+	case h.slots <- struct{}{}:
+		defer func() { <-h.slots }()
+	default:
+		h.busy(w, fmt.Sprintf("%d requests in flight, the endpoint's bound", h.opts.MaxInFlight))
+		return
+	}
+	body := io.Reader(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
+	if r.ContentLength > 0 {
+		if !h.reserve(r.ContentLength) {
+			h.busy(w, fmt.Sprintf("a body of %d bytes does not fit in the %d bytes the requests in flight may hold", r.ContentLength, h.opts.MaxInFlightBytes))
+			return
+		}
+		defer h.release(r.ContentLength)
+	} else {
+		br := &budgetReader{h: h, r: body}
+		defer func() { h.release(br.held) }()
+		body = br
+	}
+	data, err := io.ReadAll(body)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
+		if errors.Is(err, errBusy) {
+			h.busy(w, fmt.Sprintf("the body outgrew the %d bytes the requests in flight may hold", h.opts.MaxInFlightBytes))
+			return
+		}
 		if errors.As(err, &tooLarge) {
 			writeJSON(w, http.StatusRequestEntityTooLarge, ErrorResponse{Error: fmt.Sprintf("body larger than %d bytes; nothing was written", h.opts.MaxBodyBytes)})
 			return
@@ -124,7 +255,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, ErrorResponse{Error: "reading the body: " + err.Error()})
 		return
 	}
-	recs, problems, rejected := Parse(body, ParseOptions{Array: IsJSONArray(r.Header.Get("Content-Type"), body),
+	recs, problems, rejected := Parse(data, ParseOptions{Array: IsJSONArray(r.Header.Get("Content-Type"), data),
 		KeyField: q.Get("key_field"), TimestampField: q.Get("timestamp_field"), MaxProblems: h.opts.MaxErrors})
 	if rejected > 0 {
 		writeJSON(w, http.StatusBadRequest, ErrorResponse{

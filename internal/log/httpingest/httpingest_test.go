@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stratalake/strata/internal/log"
 	"github.com/stratalake/strata/internal/log/embedded"
@@ -193,4 +194,140 @@ func sorted(xs []string) []string {
 	out := append([]string(nil), xs...)
 	sort.Strings(out)
 	return out
+}
+
+// gatedLog is the real log with a gate before Produce: each call announces itself on entered,
+// then waits for a token on release (or its context). It holds requests in flight for as long
+// as a test wants, without sleeping.
+type gatedLog struct {
+	log.Log
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gatedLog) Produce(ctx context.Context, topic string, recs []log.Record) ([]log.Record, error) {
+	g.entered <- struct{}{}
+	select {
+	case <-g.release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return g.Log.Produce(ctx, topic, recs)
+}
+
+// answer is one request's outcome.
+type answer struct {
+	status     int
+	retryAfter string
+	body       map[string]any
+	err        error
+}
+
+func postAsync(url, body string, chunked bool) <-chan answer {
+	out := make(chan answer, 1)
+	go func() {
+		var rd io.Reader = strings.NewReader(body)
+		if chunked {
+			rd = io.MultiReader(rd) // hides the length: the client sends the body chunked
+		}
+		resp, err := http.Post(url, "application/x-ndjson", rd)
+		if err != nil {
+			out <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		a := answer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After")}
+		a.err = json.Unmarshal(data, &a.body)
+		out <- a
+	}()
+	return out
+}
+
+// ndjson returns n small objects as NDJSON, each about 20 bytes.
+func ndjson(n int, tag string) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "{\"%s\":%d}\n", tag, i)
+	}
+	return b.String()
+}
+
+// TestIngestBackPressure holds requests inside Produce and checks that requests beyond the
+// in-flight bounds are answered 429 with Retry-After and a JSON error, write nothing, and that
+// the endpoint admits requests again once the held ones are done.
+func TestIngestBackPressure(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts httpingest.Options
+		// held requests block in Produce; then over is refused, and fits (if set) is admitted.
+		held        []string
+		over        string
+		overChunked bool
+		fits        string
+		wantRetry   string
+	}{
+		{name: "request count", opts: httpingest.Options{MaxInFlight: 2, RetryAfter: 2500 * time.Millisecond},
+			held: []string{ndjson(3, "a"), ndjson(4, "b")}, over: ndjson(1, "c"), wantRetry: "3"},
+		{name: "bytes by content length", opts: httpingest.Options{MaxInFlight: 10, MaxBodyBytes: 4000, MaxInFlightBytes: 5000},
+			held: []string{ndjson(350, "a")}, over: ndjson(350, "b"), fits: ndjson(10, "c"), wantRetry: "1"},
+		{name: "bytes of a chunked body", opts: httpingest.Options{MaxInFlight: 10, MaxBodyBytes: 4000, MaxInFlightBytes: 5000},
+			held: []string{ndjson(350, "a")}, over: ndjson(350, "b"), overChunked: true, fits: ndjson(10, "c"), wantRetry: "1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			real, err := embedded.Open(ctx, t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { real.Close() })
+			if err := real.CreateTopic(ctx, "events", log.TopicConfig{Partitions: 1}); err != nil {
+				t.Fatal(err)
+			}
+			g := &gatedLog{Log: real, entered: make(chan struct{}), release: make(chan struct{})}
+			srv := httptest.NewServer(httpingest.New(g, tc.opts))
+			t.Cleanup(srv.Close)
+			url := srv.URL + "/v1/topics/events/records"
+
+			var held []<-chan answer
+			want := 0
+			for _, body := range tc.held {
+				held = append(held, postAsync(url, body, false))
+				<-g.entered // the request holds its slot and its bytes now
+				want += strings.Count(body, "\n")
+			}
+			a := <-postAsync(url, tc.over, tc.overChunked)
+			if a.err != nil || a.status != http.StatusTooManyRequests {
+				t.Fatalf("request over the bound: status %d, %v, %v; want 429", a.status, a.body, a.err)
+			}
+			if a.retryAfter != tc.wantRetry || a.body["error"] == "" || jsonInt(a.body["retry_after_s"]) != tc.wantRetry {
+				t.Errorf("429 answer: Retry-After %q, body %v; want Retry-After %s and the same retry_after_s", a.retryAfter, a.body, tc.wantRetry)
+			}
+			if tc.fits != "" {
+				// A smaller request is admitted beside the held ones: it reaches Produce.
+				held = append(held, postAsync(url, tc.fits, false))
+				<-g.entered
+				want += strings.Count(tc.fits, "\n")
+			}
+			for range held {
+				g.release <- struct{}{}
+			}
+			for _, h := range held {
+				if a := <-h; a.status != http.StatusOK {
+					t.Fatalf("held request: status %d, %v, %v", a.status, a.body, a.err)
+				}
+			}
+			// Everything held is done: the refused request is admitted now.
+			again := postAsync(url, tc.over, tc.overChunked)
+			<-g.entered
+			g.release <- struct{}{}
+			if a := <-again; a.status != http.StatusOK || int(a.body["records"].(float64)) != strings.Count(tc.over, "\n") {
+				t.Fatalf("refused request sent again once the others are done: status %d, %v, %v", a.status, a.body, a.err)
+			}
+			want += strings.Count(tc.over, "\n")
+			if got := len(records(t, real, "events")); got != want {
+				t.Errorf("the topic holds %d records, want %d: those of the 200 answers only", got, want)
+			}
+		})
+	}
 }

@@ -140,7 +140,9 @@ func (s *LogSource) Read(ctx context.Context, p int32, r Range, fn func([]log.Re
 }
 
 // RawSchema is the Arrow schema of records as a batch presents them to SQL: value and key as
-// text when they are valid UTF-8 (JSON, CSV lines), the raw bytes in value_bytes otherwise.
+// text when they are valid UTF-8 (JSON, CSV lines), the raw bytes of a value in value_bytes
+// otherwise. A key that is not valid UTF-8 (a binary key, such as a Java producer's 8-byte long)
+// is NULL: it stays in the log, and a batch never fails on it.
 var RawSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "topic", Type: arrow.BinaryTypes.String},
 	{Name: "partition", Type: arrow.PrimitiveTypes.Int32},
@@ -167,7 +169,7 @@ func RecordsToArrow(recs []log.Record) arrow.RecordBatch {
 		part.Append(r.Partition)
 		off.Append(r.Offset)
 		ts.Append(arrow.Timestamp(r.Timestamp.UnixMicro()))
-		if r.Key == nil {
+		if r.Key == nil || !utf8.Valid(r.Key) {
 			key.AppendNull()
 		} else {
 			key.Append(string(r.Key))

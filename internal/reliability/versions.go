@@ -1,0 +1,352 @@
+package reliability
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/stratalake/strata/internal/delta"
+	"github.com/stratalake/strata/internal/storage"
+	"github.com/stratalake/strata/internal/table"
+)
+
+// The version check: every version of every Delta table must load and scan, with Strata and
+// with delta-rs, and both must count the same rows. It is shared by the sections that leave
+// Delta tables behind (crash; others may call CheckTableVersions on their own tables).
+//
+// A version may be legitimately gone, and is then counted, not reported:
+//   - its commit file was removed by log cleanup (delta.logRetentionDuration): the versions below
+//     the earliest commit still in _delta_log, or a version Strata reports as ErrVersionNotFound
+//     while the log no longer starts at version 0;
+//   - a data file it references was removed by VACUUM: the file is missing and a later commit of
+//     the table is a VACUUM (VACUUM START / VACUUM END), the only operation that deletes data
+//     files.
+//
+// Anything else that fails to load or scan, or a row count that differs from the snapshot's
+// statistics or from delta-rs's, is an anomaly.
+
+//go:embed deltars_versions.py
+var deltaRSVersionsScript string
+
+// TableVersions is what CheckTableVersions found for one table.
+type TableVersions struct {
+	// Location is the table's root folder.
+	Location string `json:"location"`
+	// Versions are the versions Strata read, ascending, with their row counts in Rows.
+	Versions []int64 `json:"versions"`
+	Rows     []int64 `json:"rows"`
+	// Gone counts versions legitimately unreadable (log cleanup, VACUUM), by cause.
+	Gone map[string]int `json:"gone,omitempty"`
+	// Failed counts versions that failed (each also reported as an anomaly).
+	Failed int `json:"failed"`
+}
+
+// VersionsSummary sums up CheckTableVersions over tables.
+type VersionsSummary struct {
+	Tables     []TableVersions
+	Checked    int64 // (table, version) pairs Strata loaded and scanned
+	DeltaRS    int64 // of those, read by delta-rs too
+	Failed     int64 // pairs that failed with either reader
+	Gone       int64 // pairs legitimately gone
+	DeltaRSRan bool  // whether delta-rs ran
+}
+
+// FindDeltaTables returns the roots of the Delta tables under root (folders holding a
+// _delta_log folder), sorted. Tables are not nested in one another.
+func FindDeltaTables(root string) ([]string, error) {
+	var out []string
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && d.Name() == "_delta_log" {
+			out = append(out, filepath.Dir(path))
+			return filepath.SkipDir
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reliability: find Delta tables under %s: %w", root, err)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// CheckTableVersions loads every version of each table at locations with Strata (a snapshot and a
+// scan counting the rows, compared with the snapshot's statistics) and, when env.Python is set,
+// with delta-rs (one python3 process for all tables, whose row counts must equal Strata's).
+// Anomalies go to rep, each (table, version) read is an operation checked. It returns an error
+// only when the check itself cannot run (ctx cancelled, python3 failing to start).
+func CheckTableVersions(ctx context.Context, env Env, rep *Report, locations []string) (*VersionsSummary, error) {
+	sum := &VersionsSummary{}
+	last := time.Now()
+	for i, loc := range locations {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		tv, err := strataVersions(ctx, loc, rep)
+		if err != nil {
+			return nil, err
+		}
+		sum.Tables = append(sum.Tables, *tv)
+		sum.Checked += int64(len(tv.Versions))
+		sum.Failed += int64(tv.Failed)
+		for _, n := range tv.Gone {
+			sum.Gone += int64(n)
+		}
+		if time.Since(last) > 10*time.Second {
+			env.Log.Info("versions: reading every table version with Strata", "tables_done", i+1, "of", len(locations), "versions", sum.Checked)
+			last = time.Now()
+		}
+	}
+	rep.Add(sum.Checked, 0, 0)
+	if env.Python == "" {
+		rep.Skip("delta-rs version reads: no python3 with deltalake (--python)")
+		return sum, nil
+	}
+	n, failed, err := deltaRSVersions(ctx, env, rep, sum.Tables)
+	if err != nil {
+		return nil, err
+	}
+	sum.DeltaRSRan = true
+	sum.DeltaRS = n
+	sum.Failed += failed
+	rep.Add(n, 0, 0)
+	return sum, nil
+}
+
+// strataVersions reads every version of one table with Strata.
+func strataVersions(ctx context.Context, loc string, rep *Report) (*TableVersions, error) {
+	tv := &TableVersions{Location: loc, Gone: map[string]int{}}
+	t, err := table.Open(ctx, loc)
+	if err != nil {
+		rep.Anomaly("%s: open: %v", loc, err)
+		tv.Failed++
+		return tv, nil
+	}
+	hist, err := t.Kernel().History(ctx, 0)
+	if err != nil {
+		rep.Anomaly("%s: history: %v", loc, err)
+		tv.Failed++
+		return tv, nil
+	}
+	if len(hist) == 0 {
+		rep.Anomaly("%s: a _delta_log without commits", loc)
+		tv.Failed++
+		return tv, nil
+	}
+	slices.SortFunc(hist, func(a, b delta.HistoryEntry) int { return int(a.Version - b.Version) })
+	earliest := hist[0].Version
+	if earliest > 0 {
+		tv.Gone["log cleanup"] += int(earliest)
+	}
+	// vacuumedAfter[v]: some commit after v is a VACUUM.
+	lastVacuum := int64(-1)
+	for _, h := range hist {
+		if strings.HasPrefix(h.Operation, "VACUUM") {
+			lastVacuum = h.Version
+		}
+	}
+	files := map[string]fileCount{} // the rows of each data file read so far
+	for _, h := range hist {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		v := h.Version
+		rows, err := scanVersion(ctx, t, v, files)
+		switch {
+		case err == nil:
+			tv.Versions = append(tv.Versions, v)
+			tv.Rows = append(tv.Rows, rows)
+		case errors.Is(err, delta.ErrVersionNotFound) && earliest > 0:
+			tv.Gone["log cleanup"]++
+		case (errors.Is(err, storage.ErrNotFound) || errors.Is(err, fs.ErrNotExist)) && lastVacuum > v:
+			tv.Gone["vacuum"]++
+		default:
+			rep.Anomaly("%s: version %d (%s) does not read with Strata: %v", loc, v, h.Operation, err)
+			tv.Failed++
+		}
+	}
+	return tv, nil
+}
+
+// errRowCount marks a scan whose row count differs from the snapshot's statistics.
+var errRowCount = errors.New("row count differs from the snapshot's statistics")
+
+// fileCount is what reading one data file gave: its rows, or the error.
+type fileCount struct {
+	rows int64
+	err  error
+}
+
+// scanVersion loads version v of t and counts its rows by reading each of its data files (one
+// column; a file already read for an earlier version, without deletion vector, is not read
+// again: files are immutable), checking the count against the snapshot's numRecords statistics
+// when every file has them.
+func scanVersion(ctx context.Context, t *table.Table, v int64, files map[string]fileCount) (int64, error) {
+	snap, err := t.Snapshot(ctx, v)
+	if err != nil {
+		return 0, err
+	}
+	var cols []string
+	if schema := snap.Schema(); schema != nil {
+		for _, f := range schema.Fields {
+			if !slices.Contains(snap.PartitionColumns(), f.Name) {
+				cols = []string{f.Name}
+				break
+			}
+		}
+	}
+	var rows int64
+	for _, add := range snap.Files() {
+		fc, seen := files[add.Path]
+		if !seen || add.DeletionVector != nil {
+			fc = scanFile(ctx, t, snap, add, cols)
+			if add.DeletionVector == nil {
+				files[add.Path] = fc
+			}
+		}
+		if fc.err != nil {
+			return 0, fc.err
+		}
+		rows += fc.rows
+	}
+	if want, ok := snap.NumRecords(); ok && want != rows {
+		return rows, fmt.Errorf("%w: scanned %d rows, statistics say %d", errRowCount, rows, want)
+	}
+	return rows, nil
+}
+
+// scanFile reads one data file of snap and counts its rows.
+func scanFile(ctx context.Context, t *table.Table, snap *delta.Snapshot, add *delta.Add, cols []string) fileCount {
+	sc, err := t.Scan(ctx, snap, table.ScanOptions{Columns: cols, Files: []*delta.Add{add}})
+	if err != nil {
+		return fileCount{err: err}
+	}
+	defer sc.Release()
+	var rows int64
+	for sc.Next() {
+		rows += sc.RecordBatch().NumRows()
+	}
+	return fileCount{rows: rows, err: sc.Err()}
+}
+
+// deltaRSRequest is one table for the delta-rs script; deltaRSAnswer one version it read.
+type deltaRSRequest struct {
+	Path     string  `json:"path"`
+	Versions []int64 `json:"versions"`
+}
+
+type deltaRSAnswer struct {
+	Path    string `json:"path"`
+	Version int64  `json:"version"`
+	Rows    int64  `json:"rows"`
+	Error   string `json:"error"`
+}
+
+// deltaRSVersions reads the versions Strata read with delta-rs (deltars_versions.py) and compares
+// the row counts. It returns the pairs read and the pairs that failed.
+func deltaRSVersions(ctx context.Context, env Env, rep *Report, tables []TableVersions) (read, failed int64, err error) {
+	var reqs []deltaRSRequest
+	want := map[string]map[int64]int64{}
+	for _, tv := range tables {
+		if len(tv.Versions) == 0 {
+			continue
+		}
+		reqs = append(reqs, deltaRSRequest{Path: tv.Location, Versions: tv.Versions})
+		want[tv.Location] = map[int64]int64{}
+		for i, v := range tv.Versions {
+			want[tv.Location][v] = tv.Rows[i]
+		}
+	}
+	if len(reqs) == 0 {
+		return 0, 0, nil
+	}
+	input, err := json.Marshal(reqs)
+	if err != nil {
+		return 0, 0, err
+	}
+	script := filepath.Join(env.Dir, "deltars_versions.py")
+	if err := os.WriteFile(script, []byte(deltaRSVersionsScript), 0o644); err != nil {
+		return 0, 0, fmt.Errorf("reliability: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, env.Python, script)
+	cmd.Stdin = bytes.NewReader(input)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := cmd.Start(); err != nil {
+		return 0, 0, fmt.Errorf("reliability: start %s: %w", env.Python, err)
+	}
+	seen := map[string]map[int64]bool{}
+	sc := bufio.NewScanner(out)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	last := time.Now()
+	for sc.Scan() {
+		var a deltaRSAnswer
+		if err := json.Unmarshal(sc.Bytes(), &a); err != nil {
+			continue // not an answer line
+		}
+		if seen[a.Path] == nil {
+			seen[a.Path] = map[int64]bool{}
+		}
+		seen[a.Path][a.Version] = true
+		read++
+		exp := want[a.Path][a.Version]
+		switch {
+		case a.Error != "":
+			failed++
+			rep.Anomaly("%s: version %d reads with Strata (%d rows) but not with delta-rs: %s", a.Path, a.Version, exp, a.Error)
+		case a.Rows != exp:
+			failed++
+			rep.Anomaly("%s: version %d: Strata counts %d rows, delta-rs %d", a.Path, a.Version, exp, a.Rows)
+		}
+		if time.Since(last) > 10*time.Second {
+			env.Log.Info("versions: reading every table version with delta-rs", "versions", read)
+			last = time.Now()
+		}
+	}
+	werr := cmd.Wait()
+	if ctx.Err() != nil {
+		return read, failed, ctx.Err()
+	}
+	if werr != nil {
+		if strings.Contains(stderr.String(), "No module named 'deltalake'") {
+			rep.Skip("delta-rs version reads: %s has no deltalake module", env.Python)
+			return read, failed, nil
+		}
+		return read, failed, fmt.Errorf("reliability: delta-rs version reader: %w: %s", werr, tailString(stderr.String(), 2000))
+	}
+	for _, r := range reqs {
+		for _, v := range r.Versions {
+			if !seen[r.Path][v] {
+				failed++
+				rep.Anomaly("%s: version %d: delta-rs gave no answer", r.Path, v)
+			}
+		}
+	}
+	return read, failed, nil
+}
+
+// tailString returns the last n bytes of s.
+func tailString(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}
