@@ -62,6 +62,12 @@ type RunOptions struct {
 	// MaxBatchRecords bounds the input records of one batch of a streaming query (default
 	// DefaultBatchRecords).
 	MaxBatchRecords int64
+	// BatchMemory, when > 0, bounds the input bytes the batches of all the pipeline's queries hold
+	// at once: each query's batch is bounded by BatchMemory divided among the pipeline's nodes
+	// (at least minBatchBytes), and its record bound shrinks in proportion. A process that runs
+	// the pipeline beside other work (strata serve) sets it so that a backlog does not grow
+	// its memory with the number of queries; 0 keeps DefaultBatchBytes per query.
+	BatchMemory int64
 	// OnProgress, if set, is called as a node's rows are processed: done of total input rows
 	// (total 0: unknown; a rebuilt streaming table's total is its whole source).
 	OnProgress func(flow string, done, total int64)
@@ -71,6 +77,8 @@ type RunOptions struct {
 const (
 	DefaultBatchRecords = 500_000
 	DefaultBatchBytes   = 256 << 20
+	// minBatchBytes is the least batch bound RunOptions.BatchMemory gives a query.
+	minBatchBytes = 8 << 20
 )
 
 // FlowSummary is what a run did for one node.
@@ -275,6 +283,13 @@ func (r *runner) query(n *Node) stream.Query {
 	// Bounded batches keep memory bounded (a backlog or a full refresh is read in several
 	// batches); results do not depend on batch boundaries (see stream/core's lateness rule).
 	q.Limits = stream.Limits{MaxRecords: DefaultBatchRecords, MaxBytes: DefaultBatchBytes}
+	if r.opts.BatchMemory > 0 {
+		share := max(r.opts.BatchMemory/int64(max(len(r.p.Nodes), 1)), minBatchBytes)
+		if share < q.Limits.MaxBytes {
+			q.Limits.MaxRecords = max(q.Limits.MaxRecords*share/q.Limits.MaxBytes, 1000)
+			q.Limits.MaxBytes = share
+		}
+	}
 	if r.opts.MaxBatchRecords > 0 {
 		q.Limits.MaxRecords = r.opts.MaxBatchRecords
 	}

@@ -83,6 +83,11 @@ type Running struct {
 	Engine           *engine.Engine
 }
 
+// BatchMemory bounds the input bytes the pipelines' streaming batches hold at once in a running
+// platform (pipeline.RunOptions.BatchMemory): a backlog (a restart after a long stop, a burst of
+// HTTP ingest) is then read in batches whose total does not grow with the number of tables.
+const BatchMemory = 512 << 20
+
 // Run runs the project until ctx ends: the pipelines, the feed (demo), the HTTP server
 // and the Postgres endpoint. The first of them to fail stops the others.
 func Run(ctx context.Context, p *project.Project, o Options) error {
@@ -233,7 +238,7 @@ func Run(ctx context.Context, p *project.Project, o Options) error {
 	}
 	if pl != nil && !o.NoPipelines {
 		so := pipeline.ServeOptions{
-			Run: pipeline.RunOptions{Log: l, PollInterval: trigger, Logger: slog.New(warnOnly{logger.Handler()}).With("component", "pipeline"), OnEvent: func(e pipeline.Event) {
+			Run: pipeline.RunOptions{Log: l, PollInterval: trigger, BatchMemory: BatchMemory, Logger: slog.New(warnOnly{logger.Handler()}).With("component", "pipeline"), OnEvent: func(e pipeline.Event) {
 				if e.Event == pipeline.EventBatch || e.Event == pipeline.EventRefresh {
 					commits.Add(1)
 				}

@@ -44,6 +44,9 @@ type endpoint struct {
 	placeholders []placeholder
 }
 
+// notReadyRetryAfter is the Retry-After, in seconds, of an endpoint whose table does not exist yet.
+const notReadyRetryAfter = 5
+
 // newEndpoint checks an endpoint's path, params and SQL.
 func newEndpoint(cfg project.ServeEndpoint) (*endpoint, error) {
 	e := &endpoint{cfg: cfg, params: map[string]string{}, inPath: map[string]bool{}}
@@ -150,6 +153,9 @@ func sqlLiteral(typ, raw string) (string, error) {
 // endpoint reads) when their copies are loaded, else from the engine; the X-Strata-Source header
 // says which ("cache" or "engine"). A request with Cache-Control: no-cache goes to the engine,
 // which reads the tables' latest versions.
+//
+// An endpoint whose table does not exist yet answers 503 with Retry-After (notReadyRetryAfter
+// seconds).
 func (s *Server) endpointHandler(e *endpoint) http.Handler {
 	exempt := map[string]bool{}
 	for _, name := range e.names {
@@ -184,6 +190,13 @@ func (s *Server) endpointHandler(e *endpoint) http.Handler {
 		}
 		rs, versions, source, err := s.endpointRows(r, e, sql, limit, ex)
 		w.Header().Set("X-Strata-Source", source)
+		if errors.Is(err, engine.ErrUnknownTable) {
+			// A declared endpoint's table that does not exist yet is one its pipeline has not
+			// written (a platform starting up), not a bad request: come back later.
+			w.Header().Set("Retry-After", strconv.Itoa(notReadyRetryAfter))
+			writeError(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
+			return
+		}
 		if err != nil {
 			s.writeErr(w, r, err)
 			return

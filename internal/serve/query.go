@@ -96,7 +96,7 @@ func (s *Server) query(ctx context.Context, sql string, timeout time.Duration, f
 	case errors.Is(qctx.Err(), context.DeadlineExceeded):
 		return errorf(http.StatusGatewayTimeout, "the query did not finish within its timeout of %s", timeout)
 	}
-	return errorf(http.StatusBadRequest, "%s", err.Error())
+	return &apiError{code: http.StatusBadRequest, msg: err.Error(), cause: err}
 }
 
 // columnsOf lists a schema's columns with unique names: a repeated name gets a suffix _1, _2...

@@ -305,9 +305,13 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 type apiError struct {
 	code int
 	msg  string
+	// cause is the error the answer reports, when there is one to branch on (errors.Is).
+	cause error
 }
 
 func (e *apiError) Error() string { return e.msg }
+
+func (e *apiError) Unwrap() error { return e.cause }
 
 func errorf(code int, format string, args ...any) *apiError {
 	return &apiError{code: code, msg: fmt.Sprintf(format, args...)}

@@ -96,6 +96,10 @@ serve:
       sql: SELECT {id} AS id, sum(revenue) AS revenue FROM gold.user_stats WHERE user_id = {id}
       params: {id: BIGINT}
       single: true
+    - path: /api/pending/{id}
+      sql: SELECT {id} AS id, count(*) AS n FROM gold.not_written_yet
+      params: {id: BIGINT}
+      single: true
     - path: /api/countries/{country}/orders
       sql: SELECT order_id, amount FROM silver.orders WHERE country = {country} AND ts >= {from} ORDER BY order_id
       params: {country: VARCHAR, from: DATE}
@@ -510,6 +514,8 @@ func TestServer(t *testing.T) {
 		{name: "user aggregate null", path: "/api/users/999/total", code: 404, check: wantBodyError("id=999")},
 		{name: "user negative id", path: "/api/users/-1/total", code: 404, check: wantBodyError("id=-1")},
 		{name: "user bad id", path: "/api/users/abc/stats", code: 400, check: wantBodyError("parameter id")},
+		// A declared endpoint over a table its pipeline has not written yet: not ready, not a bad request.
+		{name: "table not written yet", path: "/api/pending/1", code: 503, check: wantBodyError("not ready")},
 		{name: "country orders", path: "/api/countries/ES/orders?from=2026-01-01", code: 200, check: func(t *testing.T, b []byte) {
 			if a := decode[answer](t, b); a.RowCount == 0 || a.Rows[0]["amount"] == nil {
 				t.Errorf("no rows: %s", b)
