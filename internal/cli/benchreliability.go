@@ -42,6 +42,9 @@ describes each check and the long run.`,
 			if opts.Iterations < 1 || opts.Duration <= 0 {
 				return usageError{fmt.Errorf("--iterations must be at least 1 and --duration positive")}
 			}
+			if opts.Seed == 0 {
+				opts.Seed = uint64(time.Now().UnixNano()%1_000_000) + 1
+			}
 			if sections != "" {
 				opts.Sections = strings.Split(sections, ",")
 			}
@@ -66,6 +69,9 @@ describes each check and the long run.`,
 			if !g.quiet {
 				opts.Log = slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 			}
+			if opts.Log != nil {
+				opts.Log.Info("reliability run", "seed", opts.Seed, "iterations", opts.Iterations, "duration", opts.Duration, "dir", opts.Dir)
+			}
 			sum, err := reliability.Run(ctx, opts)
 			if err != nil {
 				return usageError{err}
@@ -85,7 +91,7 @@ describes each check and the long run.`,
 	}
 	fl := cmd.Flags()
 	fl.IntVar(&opts.Iterations, "iterations", 30, "crash-loop kills (other sections scale their operation counts from it)")
-	fl.Uint64Var(&opts.Seed, "seed", uint64(time.Now().UnixNano()%1_000_000), "seed of every random choice (default: from the clock, printed)")
+	fl.Uint64Var(&opts.Seed, "seed", 0, "seed of every random choice (0: from the clock; the summary prints the seed used)")
 	fl.DurationVar(&opts.Duration, "duration", 20*time.Second, "length of the timed parts (load, concurrent writers)")
 	fl.StringVar(&sections, "sections", "", "comma-separated sections to run (default: all)")
 	fl.StringVar(&opts.Dir, "dir", "", "working folder (default: a temporary folder, removed afterwards unless --keep)")
