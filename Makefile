@@ -42,7 +42,7 @@ fuzz:
 	FUZZTIME=$(FUZZTIME) test/fuzz.sh
 
 # The reliability harness, small (docs/reliability.md has the long run's command and figures).
-RELIABILITY_ARGS ?= --iterations 20 --duration 20s --seed 1
+RELIABILITY_ARGS ?= --iterations 20 --duration 30s --seed 1
 reliability: build
 	bin/strata bench reliability $(RELIABILITY_ARGS)
 

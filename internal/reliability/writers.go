@@ -43,7 +43,7 @@ import (
 //   - every version of the local table reads with Strata and with delta-rs (when --python has
 //     deltalake) with the same row counts (CheckTableVersions).
 //
-// Scale: wWriters workers, each running up to max(5, 3·Iterations) operations, for at most
+// Scale: wWriters workers, each running up to max(5, 10·Iterations) operations, for at most
 // Duration per backend.
 
 // wWriters is the number of worker processes per backend.
@@ -107,7 +107,7 @@ func runWritersOn(ctx context.Context, env Env, rep *Report, backend, location s
 	}
 	wRecordOutcome(setup, res, nil)
 
-	opsPerWriter := max(5, 3*env.Iterations)
+	opsPerWriter := max(5, 10*env.Iterations)
 	env.Log.Info("writers: starting workers", "backend", backend, "writers", wWriters, "ops_each", opsPerWriter, "duration", env.Duration)
 	records, err := runWriterProcs(ctx, env, rep, backend, dir, location, childEnv, opsPerWriter)
 	if err != nil {
