@@ -418,7 +418,10 @@ type TableInfo struct {
 	Version                 int64
 	NumFiles                int
 	SizeInBytes             int64
-	Err                     error
+	// SchemaString is the table's Delta schema (JSON) at Version: equal strings mean equal
+	// columns, so a caller can tell a schema change from a data change without describing it.
+	SchemaString string
+	Err          error
 }
 
 // ListTables lists the project's tables: the folders <storage>/<domain>/<table> that hold a
@@ -476,6 +479,9 @@ func (e *Engine) ListTables(ctx context.Context, domain string) ([]TableInfo, er
 				var snap *delta.Snapshot
 				if snap, err = t.Snapshot(gctx, -1); err == nil {
 					info.Version, info.NumFiles, info.SizeInBytes = snap.Version(), len(snap.Files()), snap.SizeInBytes()
+					if md := snap.Metadata(); md != nil {
+						info.SchemaString = md.SchemaString
+					}
 				}
 			}
 			if err != nil {

@@ -52,8 +52,9 @@ type catalog struct {
 
 	mu        sync.Mutex                 // serializes refreshes; guards the fields below
 	refreshed time.Time                  // when the last refresh finished (zero: never)
-	versions  map[string]int64           // "domain.table" -> version, as of the last rebuild
-	schemas   map[string][]catalogColumn // "domain.table@version" -> columns
+	versions  map[string]int64           // "domain.table" -> version, as of the last refresh
+	structure string                     // the tables and their schemas as of the last rebuild (structureOf)
+	schemas   map[string][]catalogColumn // "domain.table\x00<Delta schema JSON>" (or "domain.table@version") -> columns
 	oids      map[string]int64           // stable OIDs of domains ("n:domain") and tables ("t:domain.table")
 	nextOID   int64
 }
@@ -264,13 +265,20 @@ func (c *catalog) refreshLocked(ctx context.Context) error {
 		return fmt.Errorf("pgwire: catalog: list tables: %w", err)
 	}
 	versions := map[string]int64{}
+	current := map[string]bool{} // the schema keys of the tables listed now
 	var tables []catalogTableInfo
 	for _, info := range infos {
 		if info.Err != nil || reservedSchema(info.Domain) {
 			continue
 		}
 		name := info.Domain + "." + info.Table
-		key := fmt.Sprintf("%s@%d", name, info.Version)
+		// Columns are described once per schema, not per version: the tables of a running
+		// pipeline change version every second, and describing each one on every refresh made
+		// psql's \dt take seconds.
+		key := name + "\x00" + info.SchemaString
+		if info.SchemaString == "" {
+			key = fmt.Sprintf("%s@%d", name, info.Version)
+		}
 		cols, ok := c.schemas[key]
 		if !ok {
 			cols, err = c.describeTable(ctx, name)
@@ -284,13 +292,21 @@ func (c *catalog) refreshLocked(ctx context.Context) error {
 			c.schemas[key] = cols
 		}
 		versions[name] = info.Version
+		current[key] = true
 		tables = append(tables, catalogTableInfo{Domain: info.Domain, Table: info.Table, Version: info.Version,
 			SizeBytes: info.SizeInBytes, Columns: cols})
 	}
 	if c.versions != nil && equalVersions(c.versions, versions) {
 		return nil
 	}
+	// Only sizes changed (the usual case: a pipeline committed) when the tables and their
+	// schemas are the same: update the sizes in two statements rather than rebuild every
+	// catalog row in hundreds (which took seconds on a busy machine and made psql's \dt slow).
+	structure := structureOf(tables)
 	script := c.rebuildScript(tables)
+	if c.versions != nil && structure == c.structure {
+		script = c.sizesScript(tables)
+	}
 	conn, err := c.connect(ctx)
 	if err != nil {
 		return err
@@ -300,10 +316,10 @@ func (c *catalog) refreshLocked(ctx context.Context) error {
 		_, _ = conn.(driver.ExecerContext).ExecContext(context.Background(), "ROLLBACK", nil)
 		return fmt.Errorf("pgwire: catalog: rebuild: %w", err)
 	}
-	// Forget schemas of versions no longer current.
+	c.structure = structure
+	// Forget the schemas no longer current.
 	for key := range c.schemas {
-		name, v, _ := strings.Cut(key, "@")
-		if fmt.Sprint(versions[name]) != v {
+		if !current[key] {
 			delete(c.schemas, key)
 		}
 	}
@@ -386,11 +402,52 @@ func (c *catalog) oid(key string) int64 {
 	return o
 }
 
+// structureOf identifies the catalog's shape: the tables, in order, with their columns.
+func structureOf(tables []catalogTableInfo) string {
+	var b strings.Builder
+	for _, t := range tables {
+		b.WriteString(t.Domain + "." + t.Table + "(")
+		for _, col := range t.Columns {
+			fmt.Fprintf(&b, "%s %s %t,", col.Name, col.DuckType, col.Nullable)
+		}
+		b.WriteString(")\n")
+	}
+	return b.String()
+}
+
+// sizesScript returns the SQL that updates the tables' sizes (pg_class.relpages and
+// strata_sizes) of a catalog whose structure is current.
+func (c *catalog) sizesScript(tables []catalogTableInfo) string {
+	if len(tables) == 0 {
+		return "SELECT 1;\n"
+	}
+	values := make([]string, len(tables))
+	for i, t := range tables {
+		values[i] = fmt.Sprintf("(%d, %d)", c.oid("t:"+t.Domain+"."+t.Table), t.SizeBytes)
+	}
+	v := strings.Join(values, ", ")
+	s := catalogSchema
+	return "BEGIN TRANSACTION;\n" +
+		fmt.Sprintf("UPDATE %s.pg_class SET relpages = (v.size + 8191) // 8192 FROM (VALUES %s) v(oid, size) WHERE pg_class.oid = v.oid;\n", s, v) +
+		fmt.Sprintf("UPDATE %s.strata_sizes SET size_bytes = v.size FROM (VALUES %s) v(oid, size) WHERE strata_sizes.oid = v.oid;\n", s, v) +
+		"COMMIT;\n"
+}
+
 // rebuildScript returns the SQL that replaces the project-dependent catalog rows and the empty
 // replica tables, in one transaction.
 func (c *catalog) rebuildScript(tables []catalogTableInfo) string {
 	var b strings.Builder
 	s, is := catalogSchema, infoSchema
+	// Rows are collected per catalog table and inserted with one statement each: a statement
+	// per row made a rebuild hundreds of statements, seconds on a busy machine.
+	var order []string
+	rows := map[string][]string{}
+	insert := func(into, row string) {
+		if _, ok := rows[into]; !ok {
+			order = append(order, into)
+		}
+		rows[into] = append(rows[into], row)
+	}
 	d, u := quoteString(c.database), quoteString(c.user)
 	b.WriteString("BEGIN TRANSACTION;\n")
 	for _, t := range []string{"pg_namespace", "pg_class", "pg_attribute", "pg_tables", "pg_stat_user_tables", "strata_sizes"} {
@@ -413,14 +470,15 @@ func (c *catalog) rebuildScript(tables []catalogTableInfo) string {
 		domainList = append(domainList, dom)
 	}
 	sort.Strings(domainList)
-	fmt.Fprintf(&b, "INSERT INTO %s.pg_namespace VALUES (%d, 'pg_catalog', %d, NULL), (%d, 'public', %d, NULL), (%d, 'information_schema', %d, NULL);\n",
-		s, oidNamespacePgCatalog, oidUser, oidNamespacePublic, oidUser, oidNamespaceInfoSchema, oidUser)
-	fmt.Fprintf(&b, "INSERT INTO %s.schemata VALUES (%s, 'pg_catalog', %s, NULL, NULL, NULL, NULL), (%s, 'public', %s, NULL, NULL, NULL, NULL), (%s, 'information_schema', %s, NULL, NULL, NULL, NULL);\n",
-		is, d, u, d, u, d, u)
+	nsInto, schemataInto := s+".pg_namespace", is+".schemata"
+	insert(nsInto, fmt.Sprintf("(%d, 'pg_catalog', %d, NULL), (%d, 'public', %d, NULL), (%d, 'information_schema', %d, NULL)",
+		oidNamespacePgCatalog, oidUser, oidNamespacePublic, oidUser, oidNamespaceInfoSchema, oidUser))
+	insert(schemataInto, fmt.Sprintf("(%s, 'pg_catalog', %s, NULL, NULL, NULL, NULL), (%s, 'public', %s, NULL, NULL, NULL, NULL), (%s, 'information_schema', %s, NULL, NULL, NULL, NULL)",
+		d, u, d, u, d, u))
 	for _, dom := range domainList {
 		fmt.Fprintf(&b, "CREATE SCHEMA IF NOT EXISTS %s;\n", quoteIdent(dom))
-		fmt.Fprintf(&b, "INSERT INTO %s.pg_namespace VALUES (%d, %s, %d, NULL);\n", s, c.oid("n:"+dom), quoteString(dom), oidUser)
-		fmt.Fprintf(&b, "INSERT INTO %s.schemata VALUES (%s, %s, %s, NULL, NULL, NULL, NULL);\n", is, d, quoteString(dom), u)
+		insert(nsInto, fmt.Sprintf("(%d, %s, %d, NULL)", c.oid("n:"+dom), quoteString(dom), oidUser))
+		insert(schemataInto, fmt.Sprintf("(%s, %s, %s, NULL, NULL, NULL, NULL)", d, quoteString(dom), u))
 	}
 	for _, t := range tables {
 		rel := c.oid("t:" + t.Domain + "." + t.Table)
@@ -430,28 +488,26 @@ func (c *catalog) rebuildScript(tables []catalogTableInfo) string {
 			defs[i] = quoteIdent(col.Name) + " " + col.DuckType
 		}
 		fmt.Fprintf(&b, "CREATE TABLE %s.%s (%s);\n", quoteIdent(t.Domain), quoteIdent(t.Table), strings.Join(defs, ", "))
-		fmt.Fprintf(&b, "INSERT INTO %s.pg_class (oid, relname, relnamespace, reltype, reloftype, relowner, relam, relfilenode, "+
+		insert(s+".pg_class (oid, relname, relnamespace, reltype, reloftype, relowner, relam, relfilenode, "+
 			"reltablespace, relpages, reltuples, relallvisible, reltoastrelid, relhasindex, relisshared, relpersistence, relkind, "+
 			"relnatts, relchecks, relhasrules, relhastriggers, relhassubclass, relrowsecurity, relforcerowsecurity, relispopulated, "+
-			"relreplident, relispartition, relrewrite, relfrozenxid, relminmxid, relhasoids) VALUES "+
-			"(%d, %s, %d, 0, 0, %d, %d, %d, 0, %d, -1, 0, 0, false, false, 'p', 'r', %d, 0, false, false, false, false, false, true, 'n', false, 0, 0, 0, false);\n",
-			s, rel, quoteString(t.Table), ns, oidUser, oidHeapAM, rel, (t.SizeBytes+8191)/8192, len(t.Columns))
-		fmt.Fprintf(&b, "INSERT INTO %s.strata_sizes VALUES (%d, %d);\n", s, rel, t.SizeBytes)
-		fmt.Fprintf(&b, "INSERT INTO %s.pg_tables VALUES (%s, %s, %s, NULL, false, false, false, false);\n",
-			s, quoteString(t.Domain), quoteString(t.Table), u)
-		fmt.Fprintf(&b, "INSERT INTO %s.pg_stat_user_tables (relid, schemaname, relname) VALUES (%d, %s, %s);\n",
-			s, rel, quoteString(t.Domain), quoteString(t.Table))
-		fmt.Fprintf(&b, "INSERT INTO %s.tables VALUES (%s, %s, %s, 'BASE TABLE', NULL, NULL, NULL, NULL, NULL, 'YES', 'NO', NULL);\n",
-			is, d, quoteString(t.Domain), quoteString(t.Table))
+			"relreplident, relispartition, relrewrite, relfrozenxid, relminmxid, relhasoids)",
+			fmt.Sprintf("(%d, %s, %d, 0, 0, %d, %d, %d, 0, %d, -1, 0, 0, false, false, 'p', 'r', %d, 0, false, false, false, false, false, true, 'n', false, 0, 0, 0, false)",
+				rel, quoteString(t.Table), ns, oidUser, oidHeapAM, rel, (t.SizeBytes+8191)/8192, len(t.Columns)))
+		insert(s+".strata_sizes", fmt.Sprintf("(%d, %d)", rel, t.SizeBytes))
+		insert(s+".pg_tables", fmt.Sprintf("(%s, %s, %s, NULL, false, false, false, false)", quoteString(t.Domain), quoteString(t.Table), u))
+		insert(s+".pg_stat_user_tables (relid, schemaname, relname)", fmt.Sprintf("(%d, %s, %s)", rel, quoteString(t.Domain), quoteString(t.Table)))
+		insert(is+".tables", fmt.Sprintf("(%s, %s, %s, 'BASE TABLE', NULL, NULL, NULL, NULL, NULL, 'YES', 'NO', NULL)",
+			d, quoteString(t.Domain), quoteString(t.Table)))
 		for i, col := range t.Columns {
 			ct := parseDuckType(col.DuckType)
 			info, _ := pgTypeByOID(ct.OID)
-			fmt.Fprintf(&b, "INSERT INTO %s.pg_attribute (attrelid, attname, atttypid, attstattarget, attlen, attnum, attndims, "+
+			insert(s+".pg_attribute (attrelid, attname, atttypid, attstattarget, attlen, attnum, attndims, "+
 				"attcacheoff, atttypmod, attbyval, attalign, attstorage, attcompression, attnotnull, atthasdef, atthasmissing, "+
-				"attidentity, attgenerated, attisdropped, attislocal, attinhcount, attcollation) VALUES "+
-				"(%d, %s, %d, -1, %d, %d, 0, -1, %d, %t, 'i', 'p', '', %t, false, false, '', '', false, true, 0, %d);\n",
-				s, rel, quoteString(col.Name), ct.OID, info.Len, i+1, ct.Typmod, info.Len > 0 && info.Len <= 8, !col.Nullable,
-				map[bool]int{true: 100}[info.Category == "S"])
+				"attidentity, attgenerated, attisdropped, attislocal, attinhcount, attcollation)",
+				fmt.Sprintf("(%d, %s, %d, -1, %d, %d, 0, -1, %d, %t, 'i', 'p', '', %t, false, false, '', '', false, true, 0, %d)",
+					rel, quoteString(col.Name), ct.OID, info.Len, i+1, ct.Typmod, info.Len > 0 && info.Len <= 8, !col.Nullable,
+					map[bool]int{true: 100}[info.Category == "S"]))
 			dataType := info.Format
 			udt := info.TypName
 			if ct.OID == oidJSON && !strings.EqualFold(col.DuckType, "JSON") {
@@ -474,14 +530,17 @@ func (c *catalog) rebuildScript(tables []catalogTableInfo) string {
 			case oidDate:
 				dtPrec = "0"
 			}
-			fmt.Fprintf(&b, "INSERT INTO %s.columns (table_catalog, table_schema, table_name, column_name, ordinal_position, "+
+			insert(is+".columns (table_catalog, table_schema, table_name, column_name, ordinal_position, "+
 				"is_nullable, data_type, numeric_precision, numeric_precision_radix, numeric_scale, datetime_precision, "+
-				"udt_catalog, udt_schema, udt_name, dtd_identifier, is_self_referencing, is_identity, is_generated, is_updatable) VALUES "+
-				"(%s, %s, %s, %s, %d, %s, %s, %s, %s, %s, %s, %s, 'pg_catalog', %s, %s, 'NO', 'NO', 'NEVER', 'YES');\n",
-				is, d, quoteString(t.Domain), quoteString(t.Table), quoteString(col.Name), i+1,
-				quoteString(map[bool]string{true: "YES", false: "NO"}[col.Nullable]), quoteString(dataType),
-				numPrec, numRadix, numScale, dtPrec, d, quoteString(udt), quoteString(fmt.Sprint(i+1)))
+				"udt_catalog, udt_schema, udt_name, dtd_identifier, is_self_referencing, is_identity, is_generated, is_updatable)",
+				fmt.Sprintf("(%s, %s, %s, %s, %d, %s, %s, %s, %s, %s, %s, %s, 'pg_catalog', %s, %s, 'NO', 'NO', 'NEVER', 'YES')",
+					d, quoteString(t.Domain), quoteString(t.Table), quoteString(col.Name), i+1,
+					quoteString(map[bool]string{true: "YES", false: "NO"}[col.Nullable]), quoteString(dataType),
+					numPrec, numRadix, numScale, dtPrec, d, quoteString(udt), quoteString(fmt.Sprint(i+1))))
 		}
+	}
+	for _, into := range order {
+		fmt.Fprintf(&b, "INSERT INTO %s VALUES %s;\n", into, strings.Join(rows[into], ", "))
 	}
 	b.WriteString("COMMIT;\n")
 	return b.String()
