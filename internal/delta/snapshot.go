@@ -316,17 +316,31 @@ func buildSegments(files []logFile, version int64) ([]*logSegment, error) {
 	if version > latest {
 		return nil, fmt.Errorf("%w: version %d does not exist; the latest version is %d", ErrVersionNotFound, version, latest)
 	}
-	// commitsBetween returns commits (from, to], or the first missing version.
+	// sorted holds the commits in version order; a segment's commits are a subslice of it, so
+	// building a segment per checkpoint costs a binary search, not a copy of its commits (with
+	// hundreds of checkpoints in a long log, copies made each time travel quadratic).
+	sorted := make([]logFile, 0, len(commits))
+	for _, c := range commits {
+		sorted = append(sorted, c)
+	}
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].version < sorted[j].version })
+	// commitsBetween returns commits (from, to], or the first missing version. The slice shares
+	// sorted's array: callers must not append to it in place.
 	commitsBetween := func(from, to int64) ([]logFile, int64) {
-		out := make([]logFile, 0, to-from)
+		if to <= from {
+			return nil, -1
+		}
+		i := sort.Search(len(sorted), func(k int) bool { return sorted[k].version > from })
+		j := sort.Search(len(sorted), func(k int) bool { return sorted[k].version > to })
+		if int64(j-i) == to-from { // versions are unique: as many as the range holds means all of them
+			return sorted[i:j:j], -1
+		}
 		for v := from + 1; v <= to; v++ {
-			c, ok := commits[v]
-			if !ok {
+			if _, ok := commits[v]; !ok {
 				return nil, v
 			}
-			out = append(out, c)
 		}
-		return out, -1
+		return nil, to // not reached: a shortfall means a version is missing
 	}
 	var segs []*logSegment
 	missing := int64(-1)

@@ -96,7 +96,7 @@ func CheckTableVersions(ctx context.Context, env Env, rep *Report, locations []s
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		tv, err := strataVersions(ctx, loc, rep)
+		tv, err := strataVersions(ctx, env, loc, rep)
 		if err != nil {
 			return nil, err
 		}
@@ -128,7 +128,7 @@ func CheckTableVersions(ctx context.Context, env Env, rep *Report, locations []s
 }
 
 // strataVersions reads every version of one table with Strata.
-func strataVersions(ctx context.Context, loc string, rep *Report) (*TableVersions, error) {
+func strataVersions(ctx context.Context, env Env, loc string, rep *Report) (*TableVersions, error) {
 	tv := &TableVersions{Location: loc, Gone: map[string]int{}}
 	t, err := table.Open(ctx, loc)
 	if err != nil {
@@ -160,9 +160,14 @@ func strataVersions(ctx context.Context, loc string, rep *Report) (*TableVersion
 		}
 	}
 	files := map[string]fileCount{} // the rows of each data file read so far
-	for _, h := range hist {
+	last := time.Now()
+	for i, h := range hist {
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		if time.Since(last) > 10*time.Second {
+			env.Log.Info("versions: reading a table's versions with Strata", "table", loc, "done", i, "of", len(hist))
+			last = time.Now()
 		}
 		v := h.Version
 		rows, err := scanVersion(ctx, t, v, files)
