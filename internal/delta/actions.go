@@ -270,54 +270,26 @@ func decodeAction(b []byte) (Action, error) {
 			return a, nil
 		}
 	}
+	// Keep only the known action names spelled exactly, without null values, and decode those:
+	// encoding/json then has no miscased key to match.
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(b, &fields); err != nil {
 		return Action{}, err
 	}
-	var a Action
 	for key, raw := range fields {
-		if bytes.Equal(raw, []byte("null")) {
-			continue
-		}
-		var dst any
-		switch key {
-		case "protocol":
-			a.Protocol = new(Protocol)
-			dst = a.Protocol
-		case "metaData":
-			a.Metadata = new(Metadata)
-			dst = a.Metadata
-		case "add":
-			a.Add = new(Add)
-			dst = a.Add
-		case "remove":
-			a.Remove = new(Remove)
-			dst = a.Remove
-		case "txn":
-			a.Txn = new(Txn)
-			dst = a.Txn
-		case "commitInfo":
-			dst = &a.CommitInfo
-		case "cdc":
-			a.CDC = new(AddCDC)
-			dst = a.CDC
-		case "domainMetadata":
-			a.DomainMetadata = new(DomainMetadata)
-			dst = a.DomainMetadata
-		case "checkpointMetadata":
-			a.CheckpointMetadata = new(CheckpointMetadata)
-			dst = a.CheckpointMetadata
-		case "sidecar":
-			a.Sidecar = new(Sidecar)
-			dst = a.Sidecar
-		default:
-			continue // an action this reader does not know
-		}
-		if err := json.Unmarshal(raw, dst); err != nil {
-			return Action{}, fmt.Errorf("%s: %w", key, err)
+		if !slices.Contains(actionKeys, key) || bytes.Equal(raw, []byte("null")) {
+			delete(fields, key)
 		}
 	}
-	return a, nil
+	exact, err := json.Marshal(fields)
+	if err != nil {
+		return Action{}, err
+	}
+	var p plain
+	if err := json.Unmarshal(exact, &p); err != nil {
+		return Action{}, err
+	}
+	return Action(p), nil
 }
 
 // leadingKey returns the first key of a JSON object when it is written plainly, without
