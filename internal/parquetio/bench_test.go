@@ -191,7 +191,7 @@ func BenchmarkPlainParquet(b *testing.B) {
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
 		var buf bytes.Buffer
-		fw, err := pqarrow.NewFileWriter(logical, &buf, writerProps(c), pqarrow.DefaultWriterProps())
+		fw, err := pqarrow.NewFileWriter(logical, &buf, writerProps(c, logical), pqarrow.DefaultWriterProps())
 		if err != nil {
 			b.Fatal(err)
 		}

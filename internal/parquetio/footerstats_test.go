@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/scalar"
 
 	"github.com/stratalake/strata/internal/delta"
 )
@@ -99,7 +102,9 @@ func TestFooterStatsMatchWriter(t *testing.T) {
 					lo, _ := want.MinValue(l.Path, l.Type)
 					hi, _ := want.MaxValue(l.Path, l.Type)
 					if lo == nil || hi == nil {
-						lo, hi = nil, nil
+						// JSON carries no infinite bound: a float leaf with one side known has an
+						// infinity on the other (both sides are unknown when every value is NaN).
+						lo, hi = infiniteBounds(l.Type, lo, hi)
 					}
 					fs.SetBounds(i, lo, hi)
 				}
@@ -163,4 +168,30 @@ func TestPlanStatsRejectsUnknownPartitionColumn(t *testing.T) {
 	if _, err := PlanStats(schema, []string{"nope"}, WriteOptions{}); err == nil {
 		t.Error("PlanStats accepted a partition column the schema lacks")
 	}
+}
+
+// infiniteBounds fills the missing side of a float leaf's bounds with the infinity on that side;
+// it returns nil, nil when both are missing or the leaf is not a float.
+func infiniteBounds(t delta.DataType, lo, hi scalar.Scalar) (scalar.Scalar, scalar.Scalar) {
+	if (lo == nil) == (hi == nil) {
+		return nil, nil
+	}
+	inf := func(sign int) scalar.Scalar {
+		switch t {
+		case delta.TypeFloat:
+			return scalar.NewFloat32Scalar(float32(math.Inf(sign)))
+		case delta.TypeDouble:
+			return scalar.NewFloat64Scalar(math.Inf(sign))
+		}
+		return nil
+	}
+	if lo == nil {
+		lo = inf(-1)
+	} else {
+		hi = inf(1)
+	}
+	if lo == nil || hi == nil {
+		return nil, nil
+	}
+	return lo, hi
 }

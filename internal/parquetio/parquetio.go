@@ -69,15 +69,44 @@ func parseCodec(name string) (codec, error) {
 	return codec{}, fmt.Errorf("%w: unknown parquet compression codec %q", delta.ErrInvalidArgument, name)
 }
 
-// writerProps returns the Parquet writer properties Strata uses for every file.
-func writerProps(c codec, extra ...parquet.WriterProperty) *parquet.WriterProperties {
+// writerProps returns the Parquet writer properties Strata uses for every file of schema sc.
+func writerProps(c codec, sc *arrow.Schema, extra ...parquet.WriterProperty) *parquet.WriterProperties {
 	opts := []parquet.WriterProperty{
 		parquet.WithCompression(c.c),
 		parquet.WithStoreDecimalAsInteger(true),
 		parquet.WithDataPageVersion(parquet.DataPageV1),
 		parquet.WithAllocator(memory.DefaultAllocator),
 	}
+	opts = append(opts, noFloatStats(sc)...)
 	return parquet.NewWriterProperties(append(opts, extra...)...)
+}
+
+// noFloatStats turns off the Parquet column statistics of every FLOAT and DOUBLE leaf of sc.
+//
+// The Parquet format keeps NaN out of min/max, so a row group holding [1, NaN, 2] says max 2,
+// while DuckDB (and Spark, Delta) order NaN above every number. DuckDB's reader trusts those
+// bounds: it prunes the row group for b > 'inf' or isnan(b), and drops the filter b <= 2 as
+// always true, returning the NaN row (duckdb/duckdb#25521). DuckDB's own writer leaves min/max
+// out of a float column chunk holding NaN, and parquet-mr drops them; arrow-go cannot know
+// before a row group is written, so Strata writes none for float columns. Delta file skipping is
+// unaffected: the add actions' stats are computed from the data (collectStats) with NaN handled.
+// A schema pqarrow cannot convert gets no options here; NewFileWriter reports its error.
+func noFloatStats(sc *arrow.Schema) []parquet.WriterProperty {
+	if sc == nil {
+		return nil
+	}
+	ps, err := pqarrow.ToParquet(sc, parquet.NewWriterProperties(parquet.WithStoreDecimalAsInteger(true)), pqarrow.DefaultWriterProps())
+	if err != nil {
+		return nil
+	}
+	var opts []parquet.WriterProperty
+	for i := 0; i < ps.NumColumns(); i++ {
+		col := ps.Column(i)
+		if t := col.PhysicalType(); t == parquet.Types.Float || t == parquet.Types.Double {
+			opts = append(opts, parquet.WithStatsPath(col.ColumnPath(), false))
+		}
+	}
+	return opts
 }
 
 // Decode reads a whole Parquet object held in memory (a checkpoint, a sidecar) into record batches
@@ -193,7 +222,7 @@ func Encode(schema *arrow.Schema, recs []arrow.RecordBatch, codecName string) ([
 		return nil, err
 	}
 	var buf bytes.Buffer
-	fw, err := pqarrow.NewFileWriter(schema, &buf, writerProps(c, parquet.WithMaxRowGroupLength(1<<20)),
+	fw, err := pqarrow.NewFileWriter(schema, &buf, writerProps(c, schema, parquet.WithMaxRowGroupLength(1<<20)),
 		pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(memory.DefaultAllocator)))
 	if err != nil {
 		return nil, fmt.Errorf("%w: parquet schema: %v", delta.ErrInvalidArgument, err)

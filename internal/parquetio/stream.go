@@ -11,9 +11,10 @@ import (
 )
 
 // WriteStream writes every batch of r to w as one Parquet file (used to export scans), compressed
-// with zstd. It returns the number of rows written. It does not release r.
+// with zstd, without float statistics (see noFloatStats). It returns the number of rows written.
+// It does not release r.
 func WriteStream(w io.Writer, r array.RecordReader) (int64, error) {
-	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd))
+	props := parquet.NewWriterProperties(append(noFloatStats(r.Schema()), parquet.WithCompression(compress.Codecs.Zstd))...)
 	fw, err := pqarrow.NewFileWriter(r.Schema(), w, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	if err != nil {
 		return 0, fmt.Errorf("parquetio: %w", err)

@@ -264,7 +264,7 @@ func newDataWriter(store storage.Store, inSchema *arrow.Schema, opts WriteOption
 	if err != nil {
 		return nil, err
 	}
-	w.props = writerProps(c, parquet.WithMaxRowGroupLength(rowGroupRows))
+	w.props = writerProps(c, w.physical, parquet.WithMaxRowGroupLength(rowGroupRows))
 	w.arrProps = pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(memory.DefaultAllocator))
 	return w, nil
 }

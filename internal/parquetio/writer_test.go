@@ -1,6 +1,7 @@
 package parquetio
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/arrow/scalar"
+	"github.com/apache/arrow-go/v18/parquet/file"
 
 	"github.com/stratalake/strata/internal/delta"
 )
@@ -376,4 +378,50 @@ func TestApplyTableProperties(t *testing.T) {
 		t.Errorf("splitColumnPath: %v %v", cols, err)
 	}
 	sort.Strings(cols)
+}
+
+// TestWriteNoFloatFooterBounds: float and double leaves (top level, in structs, in lists) carry no
+// Parquet statistics, because the format's min/max leave NaN out and DuckDB's reader trusts them
+// (noFloatStats); other columns keep theirs.
+func TestWriteNoFloatFooterBounds(t *testing.T) {
+	schema := mustSchema(t, `{"type":"struct","fields":[
+		{"name":"i","type":"long","nullable":true,"metadata":{}},
+		{"name":"d","type":"double","nullable":true,"metadata":{}},
+		{"name":"st","type":{"type":"struct","fields":[{"name":"f","type":"float","nullable":true,"metadata":{}}]},"nullable":true,"metadata":{}},
+		{"name":"arr","type":{"type":"array","elementType":"double","containsNull":true},"nullable":true,"metadata":{}}]}`)
+	logical := delta.ToArrowSchema(schema)
+	rec := recordFromJSON(t, logical, `[{"i":1,"d":1,"st":{"f":1},"arr":[1]},{"i":2,"d":"NaN","st":{"f":"NaN"},"arr":["NaN"]},{"i":3,"d":2,"st":{"f":2},"arr":[2]}]`)
+	defer rec.Release()
+	store := newStore(t)
+	files, err := WriteDataFiles(context.Background(), store, reader(t, rec), WriteOptions{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 1 {
+		t.Fatalf("%d files", len(files))
+	}
+	data, err := store.Get(context.Background(), files[0].Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf, err := file.NewParquetReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Close()
+	rg := pf.MetaData().RowGroup(0)
+	for i := 0; i < rg.NumColumns(); i++ {
+		cc, err := rg.ColumnChunk(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := cc.PathInSchema().String()
+		set, err := cc.StatsSet()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wantStats := path == "i"; set != wantStats {
+			t.Errorf("column %s: statistics set %v, want %v", path, set, wantStats)
+		}
+	}
 }
