@@ -82,16 +82,16 @@ func (s *Snapshot) PartitionColumns() []string { return s.metadata.PartitionColu
 func (s *Snapshot) ColumnMappingMode() string { return ColumnMappingMode(s.protocol, s.metadata) }
 
 // NumRecords sums numRecords over the live files minus their deletion vectors' cardinality; ok is
-// false if some file has no statistics.
+// false if some file has no statistics or no numRecords in them.
 func (s *Snapshot) NumRecords() (n int64, ok bool) {
 	ok = true
 	for _, f := range s.files {
-		st, err := ParseStats(f.Stats)
-		if err != nil || st == nil || st.NumRecords < 0 {
+		rows, err := StatsNumRecords(f.Stats)
+		if err != nil || rows < 0 {
 			ok = false
 			continue
 		}
-		n += st.NumRecords
+		n += rows
 		if f.DeletionVector != nil {
 			n -= f.DeletionVector.Cardinality
 		}

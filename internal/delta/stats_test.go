@@ -285,3 +285,56 @@ func TestTruncateStrings(t *testing.T) {
 		}
 	}
 }
+
+// TestStatsNumRecords: StatsNumRecords reads numRecords as ParseStats does, and fails where
+// ParseStats fails on numRecords or on the JSON itself.
+func TestStatsNumRecords(t *testing.T) {
+	tests := []struct {
+		stats   string
+		want    int64
+		wantErr bool
+	}{
+		{stats: `{"numRecords":10,"minValues":{"a":{"b":1}},"maxValues":{"a":{"b":2}},"nullCount":{"a":{"b":0}}}`, want: 10},
+		{stats: `{"minValues":{"a":1},"numRecords":0}`, want: 0},
+		{stats: ``, want: -1},
+		{stats: `  `, want: -1},
+		{stats: `null`, want: -1},
+		{stats: `{}`, want: -1},
+		{stats: `{"numRecords":null}`, want: -1},
+		{stats: `{"NumRecords":3}`, want: -1}, // keys are exact
+		{stats: `{"numRecords":1,"numRecords":2}`, want: 2},
+		{stats: `{"numRecords":9223372036854775807}`, want: 9223372036854775807},
+		{stats: `{"numRecords":-5}`, want: -5},
+		{stats: `{"numRecords":1.5}`, wantErr: true},
+		{stats: `{"numRecords":"5"}`, wantErr: true},
+		{stats: `{"numRecords":true}`, wantErr: true},
+		{stats: `{"numRecords":[1]}`, wantErr: true},
+		{stats: `{"numRecords":9223372036854775808}`, wantErr: true},
+		{stats: `{"numRecords":1`, wantErr: true},
+		{stats: `[1]`, wantErr: true},
+	}
+	for _, tc := range tests {
+		got, err := StatsNumRecords(tc.stats)
+		if (err != nil) != tc.wantErr || (err == nil && got != tc.want) {
+			t.Errorf("StatsNumRecords(%s) = %d, %v; want %d (error %v)", tc.stats, got, err, tc.want, tc.wantErr)
+		}
+		if err != nil && !errors.Is(err, ErrCorrupt) {
+			t.Errorf("StatsNumRecords(%s): error %v is not ErrCorrupt", tc.stats, err)
+		}
+		// The same answer as the full parse.
+		st, perr := ParseStats(tc.stats)
+		if perr != nil {
+			if err == nil {
+				t.Errorf("ParseStats(%s) fails (%v), StatsNumRecords does not", tc.stats, perr)
+			}
+			continue
+		}
+		full := int64(-1)
+		if st != nil {
+			full = st.NumRecords
+		}
+		if err != nil || got != full {
+			t.Errorf("StatsNumRecords(%s) = %d, %v; ParseStats says %d", tc.stats, got, err, full)
+		}
+	}
+}

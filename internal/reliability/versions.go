@@ -160,6 +160,7 @@ func strataVersions(ctx context.Context, env Env, loc string, rep *Report) (*Tab
 		}
 	}
 	files := map[string]fileCount{} // the rows of each data file read so far
+	statRows := map[string]int64{}  // numRecords of each stats string parsed so far
 	last := time.Now()
 	for i, h := range hist {
 		if err := ctx.Err(); err != nil {
@@ -170,7 +171,7 @@ func strataVersions(ctx context.Context, env Env, loc string, rep *Report) (*Tab
 			last = time.Now()
 		}
 		v := h.Version
-		rows, err := scanVersion(ctx, t, v, files)
+		rows, err := scanVersion(ctx, t, v, files, statRows)
 		switch {
 		case err == nil:
 			tv.Versions = append(tv.Versions, v)
@@ -199,8 +200,9 @@ type fileCount struct {
 // scanVersion loads version v of t and counts its rows by reading each of its data files (one
 // column; a file already read for an earlier version, without deletion vector, is not read
 // again: files are immutable), checking the count against the snapshot's numRecords statistics
-// when every file has them.
-func scanVersion(ctx context.Context, t *table.Table, v int64, files map[string]fileCount) (int64, error) {
+// when every file has them (statRows caches numRecords by stats string: parsing every file's
+// statistics again at every version took a third of the check's time).
+func scanVersion(ctx context.Context, t *table.Table, v int64, files map[string]fileCount, statRows map[string]int64) (int64, error) {
 	snap, err := t.Snapshot(ctx, v)
 	if err != nil {
 		return 0, err
@@ -228,10 +230,32 @@ func scanVersion(ctx context.Context, t *table.Table, v int64, files map[string]
 		}
 		rows += fc.rows
 	}
-	if want, ok := snap.NumRecords(); ok && want != rows {
+	if want, ok := numRecords(snap, statRows); ok && want != rows {
 		return rows, fmt.Errorf("%w: scanned %d rows, statistics say %d", errRowCount, rows, want)
 	}
 	return rows, nil
+}
+
+// numRecords is snap.NumRecords with each stats string parsed once (cache).
+func numRecords(snap *delta.Snapshot, cache map[string]int64) (n int64, ok bool) {
+	for _, f := range snap.Files() {
+		rows, seen := cache[f.Stats]
+		if !seen {
+			var err error
+			if rows, err = delta.StatsNumRecords(f.Stats); err != nil {
+				rows = -1
+			}
+			cache[f.Stats] = rows
+		}
+		if rows < 0 {
+			return 0, false
+		}
+		n += rows
+		if f.DeletionVector != nil {
+			n -= f.DeletionVector.Cardinality
+		}
+	}
+	return n, true
 }
 
 // scanFile reads one data file of snap and counts its rows.
