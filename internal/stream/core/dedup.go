@@ -34,8 +34,9 @@ func (s *DedupSpec) validate() error {
 // Deduplicator is the dedup operator.
 //
 // Invariants: every key in state has the event time of its first on-time row, which is
-// >= the last ExpireBefore; byTime holds exactly the keys of seen, ordered by (event time, key);
-// the persisted 'D' entries are exactly seen.
+// >= the last ExpireBefore; byTime holds exactly the keys of seen, ordered by (event time, key),
+// each sharing its bytes with the key of seen (state is held in memory once per key); the
+// persisted 'D' entries are exactly seen.
 type Deduplicator struct {
 	spec   DedupSpec
 	seen   map[string]int64
@@ -99,9 +100,10 @@ func (d *Deduplicator) Step(in StepInput) (StepOutput, error) {
 			out.Duplicates++
 			continue
 		}
-		d.seen[string(k)] = r.EventTime
-		heap.Push(&d.byTime, expiry{r.EventTime, string(k)})
-		added[string(k)] = true
+		ks := string(k) // one copy, shared by seen, byTime and added: the key is held once
+		d.seen[ks] = r.EventTime
+		heap.Push(&d.byTime, expiry{r.EventTime, ks})
+		added[ks] = true
 		sk, v := dedupKey(k), appendOrderedInt64(nil, r.EventTime)
 		ms.put(sk, v)
 		d.size.Entries++
