@@ -468,7 +468,9 @@ type loadGen struct {
 	url    string
 	seed   uint64
 	rep    *Report
-	client *http.Client
+	client *http.Client // the load's requests, each bounded by loadRequestTimeout
+	// checkClient sends the checker's queries, bounded by loadCheckTimeout instead.
+	checkClient *http.Client
 
 	requests  atomic.Int64 // answers checked, of every kind
 	failures  atomic.Int64 // requests that were anomalies (the first loadMaxListed are listed)
@@ -491,7 +493,8 @@ type loadGen struct {
 func newLoadGen(url string, seed uint64, rep *Report) *loadGen {
 	tr := &http.Transport{MaxIdleConns: 512, MaxIdleConnsPerHost: 512, IdleConnTimeout: time.Minute}
 	return &loadGen{url: url, seed: seed, rep: rep, client: &http.Client{Transport: tr, Timeout: loadRequestTimeout},
-		ledger: map[loadKey]loadIDState{}, latency: map[string][]time.Duration{}, byStatus: map[string]int64{}}
+		checkClient: &http.Client{Transport: tr},
+		ledger:      map[loadKey]loadIDState{}, latency: map[string][]time.Duration{}, byStatus: map[string]int64{}}
 }
 
 // run runs the clients until the deadline, the count bounds, or ctx.
@@ -530,6 +533,11 @@ type loadAnswer struct {
 
 // send sends one request and reads its answer (up to 64 MiB).
 func (g *loadGen) send(ctx context.Context, method, path, contentType string, body []byte) (loadAnswer, error) {
+	return g.sendWith(ctx, g.client, method, path, contentType, body)
+}
+
+// sendWith is send through client.
+func (g *loadGen) sendWith(ctx context.Context, client *http.Client, method, path, contentType string, body []byte) (loadAnswer, error) {
 	req, err := http.NewRequestWithContext(ctx, method, g.url+path, bytes.NewReader(body))
 	if err != nil {
 		return loadAnswer{}, err
@@ -538,7 +546,7 @@ func (g *loadGen) send(ctx context.Context, method, path, contentType string, bo
 		req.Header.Set("Content-Type", contentType)
 	}
 	start := time.Now()
-	resp, err := g.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return loadAnswer{}, err
 	}
@@ -851,11 +859,19 @@ func (g *loadGen) waitReady(ctx context.Context, env Env, rep *Report) error {
 	return nil
 }
 
-// sql runs a query through POST /api/sql and returns its rows; a 429 is waited out and retried.
+// loadCheckTimeout bounds one of the checker's queries (the server's maximum): they read every
+// acknowledged event (5 million at --iterations 1000), which took over the default 30 s on a
+// loaded machine.
+const loadCheckTimeout = 10 * time.Minute
+
+// sql runs one of the checker's queries through POST /api/sql (with loadCheckTimeout) and returns
+// its rows; a 429 is waited out and retried.
 func (g *loadGen) sql(ctx context.Context, q string) ([]map[string]any, error) {
-	body, _ := json.Marshal(map[string]any{"sql": q, "limit": 100000})
+	body, _ := json.Marshal(map[string]any{"sql": q, "limit": 100000, "timeout_ms": loadCheckTimeout.Milliseconds()})
+	ctx, cancel := context.WithTimeout(ctx, loadCheckTimeout+time.Minute)
+	defer cancel()
 	for {
-		a, err := g.send(ctx, http.MethodPost, "/api/sql", "application/json", body)
+		a, err := g.sendWith(ctx, g.checkClient, http.MethodPost, "/api/sql", "application/json", body)
 		if err != nil {
 			return nil, fmt.Errorf("load: POST /api/sql %q: %w", q, err)
 		}
