@@ -200,7 +200,10 @@ func (w *copyWriter) write(ctx context.Context, c *conn, query string, pids map[
 		// which DuckDB's COPY cannot write.
 		return nil, fmt.Errorf("engine: write %s: %w: a table without data columns", w.t.Location(), delta.ErrUnsupportedFeature)
 	}
-	opts := []string{"FORMAT parquet", "COMPRESSION " + w.duck, "RETURN_STATS"}
+	// No bloom filters: DuckDB 1.5.6 hashes a DOUBLE's bits into them and probes with the
+	// constant's bits, so b = 0 skipped a row group holding -0.0 (TestDMLRandom seed
+	// 1795799760418935129; TestDMLSignedZeroBloom). Strata's own writer writes none either.
+	opts := []string{"FORMAT parquet", "COMPRESSION " + w.duck, "RETURN_STATS", "WRITE_BLOOM_FILTER false"}
 	if w.partitioned() {
 		cols = append(cols, "u."+pidCol)
 		opts = append(opts, "PARTITION_BY ("+pidCol+")")
