@@ -24,8 +24,7 @@ func TestNaNPredicates(t *testing.T) {
 		"r > 'inf'::FLOAT", "r <= 2.0", "isnan(r)", "r = 'nan'::FLOAT",
 	}
 	for _, p := range preds {
-		q := "SELECT id FROM %s WHERE " + p
-		got, want := env.rows(fmt.Sprintf(q, tbl)), env.rows(fmt.Sprintf(q, mir))
+		got, want := env.idsWhere(tbl, mir, p)
 		if strings.Join(got, ",") != strings.Join(want, ",") {
 			t.Errorf("WHERE %s: ids %v, DuckDB table %v", p, got, want)
 		}
@@ -48,10 +47,17 @@ func TestDMLSignedZeroBloom(t *testing.T) {
 	env.same(tbl, mir, "INSERT INTO lake.z SELECT range, [-8.75, -1.25, 4.5, 23.875, -2.5, 5.0, 8.75][range % 7 + 1] FROM range(60)")
 	env.same(tbl, mir, "INSERT INTO lake.z VALUES (100, '-0.0'::DOUBLE)")
 	env.same(tbl, mir, "UPDATE lake.z SET id = id + 1000 WHERE id >= 0") // every file rewritten by COPY
-	q := "SELECT id FROM %s WHERE b = 0"
-	got, want := env.rows(fmt.Sprintf(q, tbl)), env.rows(fmt.Sprintf(q, mir))
+	got, want := env.idsWhere(tbl, mir, "b = 0")
 	if strings.Join(got, ",") != strings.Join(want, ",") || len(want) != 1 {
 		t.Errorf("WHERE b = 0: ids %v, DuckDB table %v", got, want)
 	}
 	env.same(tbl, mir, "DELETE FROM lake.z WHERE b = 0")
+}
+
+// idsWhere returns the ids of the rows of the Delta table and of its DuckDB mirror that satisfy
+// pred, sorted.
+func (env *dmlEnv) idsWhere(table, mirror, pred string) (got, want []string) {
+	env.t.Helper()
+	q := "SELECT id FROM %s WHERE " + pred
+	return env.rows(fmt.Sprintf(q, table)), env.rows(fmt.Sprintf(q, mirror))
 }
