@@ -134,7 +134,7 @@ func (t *Table) SnapshotAt(ctx context.Context, ts time.Time) (*Snapshot, error)
 		}
 	}
 	// In-commit timestamps, when enabled, replace file times from their enablement version on.
-	latest, err := t.snapshotFromListing(ctx, files, -1)
+	latest, err := t.snapshotFromListing(ctx, files, -1, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +168,7 @@ func (t *Table) SnapshotAt(ctx context.Context, ts time.Time) (*Snapshot, error)
 			t.Location(), ErrVersionNotFound, ts.UTC().Format(time.RFC3339Nano), commits[len(commits)-1].version, last.UTC().Format(time.RFC3339Nano))
 	}
 	i := sort.Search(len(times), func(i int) bool { return times[i].After(ts) }) - 1
-	return t.snapshotFromListing(ctx, files, commits[i].version)
+	return t.snapshotFromListing(ctx, files, commits[i].version, nil)
 }
 
 // Restore builds a transaction that makes the table's content equal to its content at version

@@ -127,22 +127,36 @@ func (s *Snapshot) Timestamp(ctx context.Context) (time.Time, error) {
 }
 
 // Snapshot loads the table at version (or the latest version when version < 0).
+//
+// A damaged checkpoint falls back to an older one, or to replay from version 0, when the commits
+// after it are all present; that holds for the checkpoint _last_checkpoint names too (the log is
+// then listed again in full).
 func (t *Table) Snapshot(ctx context.Context, version int64) (*Snapshot, error) {
-	files, err := t.listLog(ctx, version)
+	files, partial, err := t.listLog(ctx, version)
 	if err != nil {
 		return nil, err
 	}
-	return t.snapshotFromListing(ctx, files, version)
+	snap, err := t.snapshotFromListing(ctx, files, version, nil)
+	if err == nil || !partial || ctx.Err() != nil || errors.Is(err, ErrUnsupportedFeature) {
+		return snap, err
+	}
+	all, lerr := t.listLogFrom(ctx, "")
+	if lerr != nil {
+		return nil, err
+	}
+	return t.snapshotFromListing(ctx, all, version, nil)
 }
 
-func (t *Table) snapshotFromListing(ctx context.Context, files []logFile, version int64) (*Snapshot, error) {
+// snapshotFromListing builds the snapshot at version (latest when < 0) from a listing of the log,
+// reading log files through cache (nil: no cache).
+func (t *Table) snapshotFromListing(ctx context.Context, files []logFile, version int64, cache *logCache) (*Snapshot, error) {
 	segs, err := buildSegments(files, version)
 	if err != nil {
 		return nil, fmt.Errorf("delta: table %s: %w", t.Location(), err)
 	}
 	var firstErr error
 	for _, seg := range segs {
-		snap, err := t.replay(ctx, seg)
+		snap, err := t.replay(ctx, seg, cache)
 		if err == nil {
 			return snap, nil
 		}
@@ -159,28 +173,30 @@ func (t *Table) snapshotFromListing(ctx context.Context, files []logFile, versio
 }
 
 // listLog lists the log files needed for version (latest when < 0). It starts from the checkpoint
-// named by _last_checkpoint when that can serve the version, and lists everything otherwise.
-func (t *Table) listLog(ctx context.Context, version int64) ([]logFile, error) {
+// named by _last_checkpoint when that can serve the version (partial is then true), and lists
+// everything otherwise.
+func (t *Table) listLog(ctx context.Context, version int64) (files []logFile, partial bool, err error) {
 	hint, _ := t.readLastCheckpoint(ctx) // a missing or corrupt hint only costs a longer listing
 	start := ""
 	if hint != nil && (version < 0 || version >= hint.Version) {
 		start = versionPrefixKey(hint.Version)
 	}
-	files, err := t.listLogFrom(ctx, start)
+	files, err = t.listLogFrom(ctx, start)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if start != "" && !hasCheckpointAt(files, hint.Version) {
 		// The hint points at a checkpoint that is not there (or was cleaned up): list it all.
+		start = ""
 		files, err = t.listLogFrom(ctx, "")
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("delta: %s: %w: no _delta_log", t.Location(), ErrNotATable)
+		return nil, false, fmt.Errorf("delta: %s: %w: no _delta_log", t.Location(), ErrNotATable)
 	}
-	return files, nil
+	return files, start != "", nil
 }
 
 // listLogFrom lists the log's files, all of them when startAfter is "", else those after it
@@ -388,17 +404,18 @@ func earliestCommit(commits map[int64]logFile) int64 {
 }
 
 // replay reconstructs the snapshot of a segment: checkpoint state first, then each commit in order
-// (removes of a commit before its adds, since actions within one commit are unordered).
-func (t *Table) replay(ctx context.Context, seg *logSegment) (*Snapshot, error) {
+// (removes of a commit before its adds, since actions within one commit are unordered). Log files
+// are read through cache (nil: read each one).
+func (t *Table) replay(ctx context.Context, seg *logSegment, cache *logCache) (*Snapshot, error) {
 	st := newReplayState(t.store.URL())
 	if len(seg.checkpoint) > 0 {
-		actions, err := t.readCheckpoint(ctx, seg.checkpoint)
+		actions, err := cache.checkpoint(ctx, t, seg.checkpoint)
 		if err != nil {
 			return nil, err
 		}
 		st.applyCheckpoint(actions)
 	}
-	commits, err := t.readCommits(ctx, seg.commits)
+	commits, err := cache.commits(ctx, t, seg.commits)
 	if err != nil {
 		return nil, err
 	}

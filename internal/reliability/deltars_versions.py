@@ -1,7 +1,9 @@
 # Reads given versions of Delta tables with delta-rs (the deltalake package) and counts their rows,
-# for the reliability harness's version check (versions.go). Input on stdin: a JSON list of
-# {"path": table root, "versions": [v, ...]}. Output on stdout: one JSON line per version,
-# {"path", "version", "rows", "error"}; an error is the exception's text (rows 0).
+# for the reliability harness's version check (versions.go). Input on stdin: one JSON line per
+# table, {"path": table root, "versions": [v, ...]}, read as it comes (the harness hands a table
+# over as soon as Strata has read it). Output on stdout: one JSON line per version,
+# {"path", "version", "rows", "error"} (an error is the exception's text, rows 0), then
+# {"path", "done": true} when the table is finished.
 #
 # delta-rs replays the log to the version and lists its data files; each file is opened and its
 # row count read from its Parquet footer (once per file: data files are immutable). A version
@@ -25,23 +27,29 @@ def rows_of(dt, footer_rows):
     return n
 
 
+def read_table(req):
+    path = req["path"]
+    dt = None
+    footer_rows = {}
+    for v in req["versions"]:
+        out = {"path": path, "version": v, "rows": 0, "error": ""}
+        try:
+            if dt is None:
+                dt = DeltaTable(path, version=v)
+            else:
+                dt.load_as_version(v)
+            out["rows"] = rows_of(dt, footer_rows)
+        except Exception as e:  # noqa: BLE001: every failure is an answer
+            out["error"] = f"{type(e).__name__}: {e}"[:2000]
+            dt = None
+        print(json.dumps(out), flush=True)
+    print(json.dumps({"path": path, "done": True}), flush=True)
+
+
 def main():
-    for req in json.load(sys.stdin):
-        path = req["path"]
-        dt = None
-        footer_rows = {}
-        for v in req["versions"]:
-            out = {"path": path, "version": v, "rows": 0, "error": ""}
-            try:
-                if dt is None:
-                    dt = DeltaTable(path, version=v)
-                else:
-                    dt.load_as_version(v)
-                out["rows"] = rows_of(dt, footer_rows)
-            except Exception as e:  # noqa: BLE001: every failure is an answer
-                out["error"] = f"{type(e).__name__}: {e}"[:2000]
-                dt = None
-            print(json.dumps(out), flush=True)
+    for line in sys.stdin:
+        if line.strip():
+            read_table(json.loads(line))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -15,7 +16,10 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/stratalake/strata/internal/delta"
 	"github.com/stratalake/strata/internal/storage"
@@ -86,11 +90,21 @@ func FindDeltaTables(root string) ([]string, error) {
 
 // CheckTableVersions loads every version of each table at locations with Strata (a snapshot and a
 // scan counting the rows, compared with the snapshot's statistics) and, when env.Python is set,
-// with delta-rs (one python3 process for all tables, whose row counts must equal Strata's).
-// Anomalies go to rep, each (table, version) read is an operation checked. It returns an error
-// only when the check itself cannot run (ctx cancelled, python3 failing to start).
+// with delta-rs (deltaRSWorkers python3 processes, each table handed to them as soon as Strata has
+// read it, whose row counts must equal Strata's). Anomalies go to rep, each (table, version) read is
+// an operation checked. It returns an error only when the check itself cannot run (ctx cancelled,
+// python3 failing).
 func CheckTableVersions(ctx context.Context, env Env, rep *Report, locations []string) (*VersionsSummary, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops the delta-rs readers when Strata's reads fail
 	sum := &VersionsSummary{}
+	var rs *deltaRSReaders
+	if env.Python != "" {
+		var err error
+		if rs, err = startDeltaRS(ctx, env, rep); err != nil {
+			return nil, err
+		}
+	}
 	last := time.Now()
 	for i, loc := range locations {
 		if err := ctx.Err(); err != nil {
@@ -106,21 +120,25 @@ func CheckTableVersions(ctx context.Context, env Env, rep *Report, locations []s
 		for _, n := range tv.Gone {
 			sum.Gone += int64(n)
 		}
+		if rs != nil {
+			rs.submit(*tv)
+		}
 		if time.Since(last) > 10*time.Second {
 			env.Log.Info("versions: reading every table version with Strata", "tables_done", i+1, "of", len(locations), "versions", sum.Checked)
 			last = time.Now()
 		}
 	}
 	rep.Add(sum.Checked, 0, 0)
-	if env.Python == "" {
+	if rs == nil {
 		rep.Skip("delta-rs version reads: no python3 with deltalake (--python)")
 		return sum, nil
 	}
-	n, failed, err := deltaRSVersions(ctx, env, rep, sum.Tables)
+	env.Log.Info("versions: Strata read every version; waiting for delta-rs", "versions", sum.Checked)
+	n, failed, ran, err := rs.wait()
 	if err != nil {
 		return nil, err
 	}
-	sum.DeltaRSRan = true
+	sum.DeltaRSRan = ran
 	sum.DeltaRS = n
 	sum.Failed += failed
 	rep.Add(n, 0, 0)
@@ -133,6 +151,13 @@ func strataVersions(ctx context.Context, env Env, loc string, rep *Report) (*Tab
 	t, err := table.Open(ctx, loc)
 	if err != nil {
 		rep.Anomaly("%s: open: %v", loc, err)
+		tv.Failed++
+		return tv, nil
+	}
+	// One listing of the log for all versions (the history's own, then the reader's).
+	reader, err := t.Kernel().NewVersionReader(ctx)
+	if err != nil {
+		rep.Anomaly("%s: list the log: %v", loc, err)
 		tv.Failed++
 		return tv, nil
 	}
@@ -171,7 +196,7 @@ func strataVersions(ctx context.Context, env Env, loc string, rep *Report) (*Tab
 			last = time.Now()
 		}
 		v := h.Version
-		rows, err := scanVersion(ctx, t, v, files, statRows)
+		rows, err := scanVersion(ctx, t, reader, v, files, statRows)
 		switch {
 		case err == nil:
 			tv.Versions = append(tv.Versions, v)
@@ -197,13 +222,14 @@ type fileCount struct {
 	err  error
 }
 
-// scanVersion loads version v of t and counts its rows by reading each of its data files (one
+// scanVersion loads version v of t (through reader: the same replay as t.Snapshot, one listing
+// for all versions) and counts its rows by reading each of its data files (one
 // column; a file already read for an earlier version, without deletion vector, is not read
 // again: files are immutable), checking the count against the snapshot's numRecords statistics
 // when every file has them (statRows caches numRecords by stats string: parsing every file's
 // statistics again at every version took a third of the check's time).
-func scanVersion(ctx context.Context, t *table.Table, v int64, files map[string]fileCount, statRows map[string]int64) (int64, error) {
-	snap, err := t.Snapshot(ctx, v)
+func scanVersion(ctx context.Context, t *table.Table, reader *delta.VersionReader, v int64, files map[string]fileCount, statRows map[string]int64) (int64, error) {
+	snap, err := reader.Snapshot(ctx, v)
 	if err != nil {
 		return 0, err
 	}
@@ -272,7 +298,12 @@ func scanFile(ctx context.Context, t *table.Table, snap *delta.Snapshot, add *de
 	return fileCount{rows: rows, err: sc.Err()}
 }
 
-// deltaRSRequest is one table for the delta-rs script; deltaRSAnswer one version it read.
+// deltaRSWorkers is the number of python3 processes reading versions with delta-rs. Two keep both
+// of a CI machine's cores busy once Strata has read every table.
+const deltaRSWorkers = 2
+
+// deltaRSRequest is one table for the delta-rs script; deltaRSAnswer one version it read, or the end
+// of a table (Done).
 type deltaRSRequest struct {
 	Path     string  `json:"path"`
 	Versions []int64 `json:"versions"`
@@ -283,93 +314,160 @@ type deltaRSAnswer struct {
 	Version int64  `json:"version"`
 	Rows    int64  `json:"rows"`
 	Error   string `json:"error"`
+	Done    bool   `json:"done"`
 }
 
-// deltaRSVersions reads the versions Strata read with delta-rs (deltars_versions.py) and compares
-// the row counts. It returns the pairs read and the pairs that failed.
-func deltaRSVersions(ctx context.Context, env Env, rep *Report, tables []TableVersions) (read, failed int64, err error) {
-	var reqs []deltaRSRequest
-	want := map[string]map[int64]int64{}
-	for _, tv := range tables {
-		if len(tv.Versions) == 0 {
-			continue
-		}
-		reqs = append(reqs, deltaRSRequest{Path: tv.Location, Versions: tv.Versions})
-		want[tv.Location] = map[int64]int64{}
-		for i, v := range tv.Versions {
-			want[tv.Location][v] = tv.Rows[i]
-		}
-	}
-	if len(reqs) == 0 {
-		return 0, 0, nil
-	}
-	input, err := json.Marshal(reqs)
-	if err != nil {
-		return 0, 0, err
-	}
+// deltaRSReaders reads tables' versions with delta-rs (deltars_versions.py) in deltaRSWorkers
+// processes, as Strata hands them over, and compares the row counts with Strata's.
+type deltaRSReaders struct {
+	env  Env
+	rep  *Report
+	jobs chan TableVersions
+	g    *errgroup.Group
+	ctx  context.Context // g's: done when a reader fails
+
+	mu           sync.Mutex
+	read, failed int64
+	missing      bool // a worker found no deltalake module
+	last         time.Time
+}
+
+func startDeltaRS(ctx context.Context, env Env, rep *Report) (*deltaRSReaders, error) {
 	script := filepath.Join(env.Dir, "deltars_versions.py")
 	if err := os.WriteFile(script, []byte(deltaRSVersionsScript), 0o644); err != nil {
-		return 0, 0, fmt.Errorf("reliability: %w", err)
+		return nil, fmt.Errorf("reliability: %w", err)
 	}
-	cmd := exec.CommandContext(ctx, env.Python, script)
-	cmd.Stdin = bytes.NewReader(input)
+	r := &deltaRSReaders{env: env, rep: rep, jobs: make(chan TableVersions), last: time.Now()}
+	r.g, r.ctx = errgroup.WithContext(ctx)
+	for range deltaRSWorkers {
+		r.g.Go(func() error { return r.work(r.ctx, script) })
+	}
+	return r, nil
+}
+
+// submit hands a table Strata has read to the delta-rs readers.
+func (r *deltaRSReaders) submit(tv TableVersions) {
+	if len(tv.Versions) == 0 {
+		return
+	}
+	select {
+	case r.jobs <- tv:
+	case <-r.ctx.Done(): // a reader failed: wait reports it
+	}
+}
+
+// wait returns, once every submitted table is read, the (table, version) pairs delta-rs read and
+// those that failed, and whether delta-rs ran (false: no deltalake module, reported as skipped).
+func (r *deltaRSReaders) wait() (read, failed int64, ran bool, err error) {
+	close(r.jobs)
+	if err := r.g.Wait(); err != nil {
+		return 0, 0, false, err
+	}
+	if r.missing {
+		r.rep.Skip("delta-rs version reads: %s has no deltalake module", r.env.Python)
+		return r.read, r.failed, false, nil
+	}
+	return r.read, r.failed, true, nil
+}
+
+// work runs one python3 process and feeds it tables, one JSON line each, until jobs is closed.
+func (r *deltaRSReaders) work(ctx context.Context, script string) error {
+	cmd := exec.CommandContext(ctx, r.env.Python, script)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return 0, 0, err
+		return err
 	}
 	if err := cmd.Start(); err != nil {
-		return 0, 0, fmt.Errorf("reliability: start %s: %w", env.Python, err)
+		return fmt.Errorf("reliability: start %s: %w", r.env.Python, err)
 	}
-	seen := map[string]map[int64]bool{}
 	sc := bufio.NewScanner(out)
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	last := time.Now()
+	failure := func(err error) error {
+		in.Close()
+		werr := cmd.Wait()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if strings.Contains(stderr.String(), "No module named 'deltalake'") {
+			r.mu.Lock()
+			r.missing = true
+			r.mu.Unlock()
+			for range r.jobs { // drain: the other worker fails the same way
+			}
+			return nil
+		}
+		return fmt.Errorf("reliability: delta-rs version reader: %w (exit: %v): %s", err, werr, tailString(stderr.String(), 2000))
+	}
+	for tv := range r.jobs {
+		line, err := json.Marshal(deltaRSRequest{Path: tv.Location, Versions: tv.Versions})
+		if err != nil {
+			return err
+		}
+		if _, err := in.Write(append(line, '\n')); err != nil {
+			return failure(err)
+		}
+		if err := r.readTable(sc, tv); err != nil {
+			return failure(err)
+		}
+	}
+	in.Close()
+	if err := cmd.Wait(); err != nil {
+		return failure(err)
+	}
+	return nil
+}
+
+// readTable reads the script's answers for tv up to its Done line and checks them.
+func (r *deltaRSReaders) readTable(sc *bufio.Scanner, tv TableVersions) error {
+	want := make(map[int64]int64, len(tv.Versions))
+	for i, v := range tv.Versions {
+		want[v] = tv.Rows[i]
+	}
+	seen := map[int64]bool{}
 	for sc.Scan() {
 		var a deltaRSAnswer
-		if err := json.Unmarshal(sc.Bytes(), &a); err != nil {
+		if err := json.Unmarshal(sc.Bytes(), &a); err != nil || a.Path != tv.Location {
 			continue // not an answer line
 		}
-		if seen[a.Path] == nil {
-			seen[a.Path] = map[int64]bool{}
+		if a.Done {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			for _, v := range tv.Versions {
+				if !seen[v] {
+					r.failed++
+					r.rep.Anomaly("%s: version %d: delta-rs gave no answer", tv.Location, v)
+				}
+			}
+			return nil
 		}
-		seen[a.Path][a.Version] = true
-		read++
-		exp := want[a.Path][a.Version]
+		seen[a.Version] = true
+		exp := want[a.Version]
+		r.mu.Lock()
+		r.read++
 		switch {
 		case a.Error != "":
-			failed++
-			rep.Anomaly("%s: version %d reads with Strata (%d rows) but not with delta-rs: %s", a.Path, a.Version, exp, a.Error)
+			r.failed++
+			r.rep.Anomaly("%s: version %d reads with Strata (%d rows) but not with delta-rs: %s", a.Path, a.Version, exp, a.Error)
 		case a.Rows != exp:
-			failed++
-			rep.Anomaly("%s: version %d: Strata counts %d rows, delta-rs %d", a.Path, a.Version, exp, a.Rows)
+			r.failed++
+			r.rep.Anomaly("%s: version %d: Strata counts %d rows, delta-rs %d", a.Path, a.Version, exp, a.Rows)
 		}
-		if time.Since(last) > 10*time.Second {
-			env.Log.Info("versions: reading every table version with delta-rs", "versions", read)
-			last = time.Now()
+		if time.Since(r.last) > 10*time.Second {
+			r.env.Log.Info("versions: reading every table version with delta-rs", "versions", r.read)
+			r.last = time.Now()
 		}
+		r.mu.Unlock()
 	}
-	werr := cmd.Wait()
-	if ctx.Err() != nil {
-		return read, failed, ctx.Err()
+	if err := sc.Err(); err != nil {
+		return err
 	}
-	if werr != nil {
-		if strings.Contains(stderr.String(), "No module named 'deltalake'") {
-			rep.Skip("delta-rs version reads: %s has no deltalake module", env.Python)
-			return read, failed, nil
-		}
-		return read, failed, fmt.Errorf("reliability: delta-rs version reader: %w: %s", werr, tailString(stderr.String(), 2000))
-	}
-	for _, r := range reqs {
-		for _, v := range r.Versions {
-			if !seen[r.Path][v] {
-				failed++
-				rep.Anomaly("%s: version %d: delta-rs gave no answer", r.Path, v)
-			}
-		}
-	}
-	return read, failed, nil
+	return io.ErrUnexpectedEOF
 }
 
 // tailString returns the last n bytes of s.

@@ -115,9 +115,14 @@ func TestDeltaRSCountMismatch(t *testing.T) {
 	env := Env{Options: Options{Python: py}, Dir: t.TempDir(), Log: slog.New(slog.DiscardHandler)}
 	rep := &Report{}
 	// As if Strata had counted 5 rows at version 0, and asked for a version that does not exist.
-	read, failed, err := deltaRSVersions(context.Background(), env, rep, []TableVersions{{Location: loc, Versions: []int64{0, 9}, Rows: []int64{5, 1}}})
+	rs, err := startDeltaRS(context.Background(), env, rep)
 	if err != nil {
 		t.Fatal(err)
+	}
+	rs.submit(TableVersions{Location: loc, Versions: []int64{0, 9}, Rows: []int64{5, 1}})
+	read, failed, ran, err := rs.wait()
+	if err != nil || !ran {
+		t.Fatalf("ran %v: %v", ran, err)
 	}
 	all := strings.Join(rep.Anomalies, "\n")
 	if read != 2 || failed != 2 || !strings.Contains(all, "Strata counts 5 rows, delta-rs 4") || !strings.Contains(all, "version 9 reads with Strata") {
