@@ -59,6 +59,10 @@ type Event struct {
 	// of the newest record read from a topic, else the newest event time (watermark column) of
 	// its rows; zero when unknown (a view's batch: its inputs' data time applies).
 	DataTime time.Time
+	// StateEntries and StateBytes (not stored in the table) are a streaming query's operator state
+	// after the batch (dedup keys, aggregation groups, CDC keys): entries, and the bytes of their
+	// keys and values; the memory they take is larger by a per-entry overhead.
+	StateEntries, StateBytes int64
 }
 
 var eventSchema = arrow.NewSchema([]arrow.Field{

@@ -648,7 +648,8 @@ func (r *runner) onBatch(n *Node, m stream.BatchMetrics) {
 	r.events.add(Event{Time: m.CommittedAt, RunID: r.runID, Mode: r.opts.Mode, Event: EventBatch, Flow: n.Name, Table: r.tableOf(n),
 		Execution: n.info.mode, BatchID: m.BatchID, RowsIn: m.InputRecords, RowsOut: m.OutputRows, RowsDropped: m.DroppedRows,
 		RowsQuarantined: m.QuarantinedRows, RowsLate: m.LateRows, RowsDuplicate: m.DuplicateRows, DurationMS: ms(m.Duration),
-		LatencyMS: ms(newest), Version: m.OutputVersion, Status: "ok", DataTime: dataTime(m)})
+		LatencyMS: ms(newest), Version: m.OutputVersion, Status: "ok", DataTime: dataTime(m),
+		StateEntries: m.State.Entries, StateBytes: m.State.Bytes})
 	for _, e := range m.Expectations {
 		r.events.add(Event{Time: m.CommittedAt, RunID: r.runID, Mode: r.opts.Mode, Event: EventExpectation, Flow: n.Name, Table: r.tableOf(n),
 			Execution: n.info.mode, BatchID: m.BatchID, Expectation: e.Name, Passed: e.Passed, Failed: e.Failed, Version: -1, Status: "ok"})

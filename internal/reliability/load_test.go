@@ -140,3 +140,26 @@ func TestAckedRanges(t *testing.T) {
 		t.Errorf("event_id %s sorts after %s", a, b)
 	}
 }
+
+// TestMemoryBoundCountsState: the load section's memory bound grows with the state the pipelines
+// report, and only with it.
+func TestMemoryBoundCountsState(t *testing.T) {
+	const mib = 1 << 20
+	for _, c := range []struct {
+		name             string
+		rss, entries, sz int64
+		anomaly          bool
+	}{
+		{"within the limits", 2900 * mib, 0, 0, false},
+		{"above the limits, no state", 3551 * mib, 0, 0, true},
+		{"5M dedup keys of 36 bytes", 3551 * mib, 5_000_000, 180_000_000, false},
+		{"above the limits and the state", 5000 * mib, 5_000_000, 180_000_000, true},
+	} {
+		m := &memSampler{peakRSS: c.rss, hwm: c.rss, samples: 1, stateEntries: c.entries, stateBytes: c.sz, stateSamples: 1}
+		rep := &Report{}
+		m.report(rep)
+		if got := len(rep.Anomalies) > 0; got != c.anomaly {
+			t.Errorf("%s: anomalies %q, want an anomaly: %v", c.name, rep.Anomalies, c.anomaly)
+		}
+	}
+}

@@ -53,6 +53,9 @@ var (
 		"Batches (and refreshes) each flow committed since the server started.", []string{"flow"}, nil)
 	descExpect = prometheus.NewDesc("strata_expectation_failures_total",
 		"Rows that failed each expectation since the server started.", []string{"flow", "expectation"}, nil)
+	descState = prometheus.NewDesc("strata_pipeline_state",
+		"Operator state of each streaming flow after its last batch (dedup keys, aggregation groups, CDC keys), by unit: entries, bytes (of keys and values).",
+		[]string{"flow", "unit"}, nil)
 	descFreshness = prometheus.NewDesc("strata_table_freshness_seconds",
 		"How old the newest data of each pipeline table is (now minus its data time).", []string{"table"}, nil)
 	descVersion = prometheus.NewDesc("strata_table_version",
@@ -71,7 +74,7 @@ type scrapeCollector struct{ s *Server }
 
 // Describe sends every metric's descriptor.
 func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descIngest, descRows, descBatches, descExpect, descFreshness, descVersion, descBytes, descFiles, descLag} {
+	for _, d := range []*prometheus.Desc{descIngest, descRows, descBatches, descExpect, descState, descFreshness, descVersion, descBytes, descFiles, descLag} {
 		ch <- d
 	}
 }
@@ -91,6 +94,8 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descRows, prometheus.CounterValue, float64(k.n), flow, k.kind)
 		}
 		ch <- prometheus.MustNewConstMetric(descBatches, prometheus.CounterValue, float64(v.Batches), flow)
+		ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, float64(v.StateEntries), flow, "entries")
+		ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, float64(v.StateBytes), flow, "bytes")
 		for _, name := range v.ExpectationNames {
 			ch <- prometheus.MustNewConstMetric(descExpect, prometheus.CounterValue, float64(v.Expectations[name].failed), flow, name)
 		}

@@ -55,6 +55,8 @@ type flowState struct {
 	in, out        int64
 	dropped, quar  int64
 	late, dup      int64
+	stateEntries   int64 // a streaming query's operator state after its last batch
+	stateBytes     int64
 	lastBatchMS    float64
 	latencyMS      float64
 	version        int64 // -1: none seen
@@ -180,6 +182,9 @@ func (m *Monitor) Observe(e pipeline.Event) {
 		f.dup += e.RowsDuplicate
 		f.lastBatch = e.Time
 		f.lastBatchMS = e.DurationMS
+		if e.Event == pipeline.EventBatch {
+			f.stateEntries, f.stateBytes = e.StateEntries, e.StateBytes
+		}
 		if e.LatencyMS > 0 || e.Event == pipeline.EventBatch {
 			f.latencyMS = e.LatencyMS
 		}
@@ -308,6 +313,7 @@ type flowView struct {
 	LastBatch                         time.Time
 	Batches                           int64
 	In, Out, Dropped, Quar, Late, Dup int64
+	StateEntries, StateBytes          int64
 	RateIn, RateOut                   float64
 	LastBatchMS, LatencyMS            float64
 	Version                           int64
@@ -329,7 +335,7 @@ func (m *Monitor) flowView(name string) flowView {
 		return v
 	}
 	v = flowView{Status: f.status, Error: f.err, LastBatch: f.lastBatch, Batches: f.batches, In: f.in, Out: f.out,
-		Dropped: f.dropped, Quar: f.quar, Late: f.late, Dup: f.dup, LastBatchMS: f.lastBatchMS, LatencyMS: f.latencyMS,
+		Dropped: f.dropped, Quar: f.quar, Late: f.late, Dup: f.dup, StateEntries: f.stateEntries, StateBytes: f.stateBytes, LastBatchMS: f.lastBatchMS, LatencyMS: f.latencyMS,
 		Version: f.version, Expectations: map[string]expectationTotals{}, ExpectationNames: append([]string(nil), f.expectOrdering...),
 		Schedule: f.schedule, Next: f.next}
 	for k, t := range f.expectations {

@@ -112,6 +112,8 @@ type flowItem struct {
 	RowsQuarantined  int64             `json:"rows_quarantined"`
 	RowsLate         int64             `json:"rows_late"`
 	RowsDuplicate    int64             `json:"rows_duplicate"`
+	StateEntries     int64             `json:"state_entries"`
+	StateBytes       int64             `json:"state_bytes"`
 	RateIn           float64           `json:"rate_in"`
 	RateOut          float64           `json:"rate_out"`
 	LastBatchMS      float64           `json:"last_batch_ms"`
@@ -155,6 +157,7 @@ func (s *Server) flowItem(n *pipeline.Node, versions map[string]int64) flowItem 
 	item := flowItem{Name: n.Name, Kind: kindName(n), Domain: s.nodes.domain[n], Execution: exec, Schedule: s.nodes.schedule[n],
 		Inputs: []string{}, Status: v.Status, Error: v.Error, LastBatch: rfc3339(v.LastBatch), Batches: v.Batches,
 		RowsIn: v.In, RowsOut: v.Out, RowsDropped: v.Dropped, RowsQuarantined: v.Quar, RowsLate: v.Late, RowsDuplicate: v.Dup,
+		StateEntries: v.StateEntries, StateBytes: v.StateBytes,
 		RateIn: v.RateIn, RateOut: v.RateOut, LastBatchMS: v.LastBatchMS, LatencyMS: v.LatencyMS, Version: v.Version,
 		Expectations: []expectationItem{}}
 	if v.Schedule != "" {

@@ -642,6 +642,11 @@ func TestServer(t *testing.T) {
 		if len(s.Expectations) != 2 || s.RowsDuplicate == 0 || s.RowsDropped == 0 {
 			t.Errorf("silver.orders: %+v", s)
 		}
+		// Its dedup keys are its state: one per order id seen within the watermark, each of
+		// several bytes.
+		if s.StateEntries <= 0 || s.StateBytes < 4*s.StateEntries {
+			t.Errorf("silver.orders: state of %d entries, %d bytes", s.StateEntries, s.StateBytes)
+		}
 		if d := flows["analytics.daily"]; d.Schedule != "0 2 * * *" || d.Status != "scheduled" || d.Domain != "analytics" {
 			t.Errorf("analytics.daily: %+v", d)
 		}
@@ -669,6 +674,11 @@ func TestServer(t *testing.T) {
 			}
 			if got := metricValue(t, fams, "strata_pipeline_batches_total", "flow", fs.Name); got != float64(fs.Batches) {
 				t.Errorf("batches of %s: %v, want %d", fs.Name, got, fs.Batches)
+			}
+			if fs.Name == "silver.orders" {
+				if got := metricValue(t, fams, "strata_pipeline_state", "flow", fs.Name, "unit", "entries"); got <= 0 {
+					t.Errorf("state entries of %s: %v", fs.Name, got)
+				}
 			}
 			for _, e := range fs.Expectations {
 				if got := metricValue(t, fams, "strata_expectation_failures_total", "flow", fs.Name, "expectation", e.Name); got != float64(e.Failed) {

@@ -327,6 +327,7 @@ const COUNTERS = [
   ['rows_quarantined', 'Quarantined', 'warn'],
   ['rows_late', 'Late', 'warn'],
   ['rows_duplicate', 'Duplicates', ''],
+  ['state_entries', 'State keys', ''],
 ];
 
 function flowsTable(flows) {
