@@ -192,7 +192,17 @@ func (v *structView) deletionVector(i int) *DeletionVector {
 }
 
 // actionsFromRecord converts checkpoint rows to actions. name is used in error messages.
-func actionsFromRecord(name string, rec arrow.RecordBatch) ([]Action, error) {
+//
+// A damaged checkpoint can decode into arrays whose offsets point past their children (arrow-go's
+// Parquet reader does not validate nested offsets, and its accessors panic on them: FuzzCheckpoint
+// found a map whose entries lay beyond its keys). Such a panic while reading the arrays is a
+// corrupt checkpoint, reported as ErrCorrupt like any other.
+func actionsFromRecord(name string, rec arrow.RecordBatch) (out []Action, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("%w: %s: inconsistent arrays: %v", ErrCorrupt, name, r)
+		}
+	}()
 	cols := map[string]*structView{}
 	for i, f := range rec.Schema().Fields() {
 		if sv := newStructView(rec.Column(i)); sv != nil {
@@ -200,7 +210,7 @@ func actionsFromRecord(name string, rec arrow.RecordBatch) ([]Action, error) {
 		}
 	}
 	n := int(rec.NumRows())
-	out := make([]Action, 0, n)
+	out = make([]Action, 0, n)
 	for i := 0; i < n; i++ {
 		if c := cols["add"]; c.valid(i) {
 			a := &Add{}
